@@ -1,0 +1,1 @@
+//! Loader for BPF ELF objects and eunomia-bpf packages.

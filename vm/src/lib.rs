@@ -1,0 +1,4 @@
+//! The eBPF virtual machine: instruction set, assembler and disassembler, memory model,
+//! interpreter and helper registry.
+
+pub mod isa;
