@@ -1,4 +1,16 @@
-//! The eBPF virtual machine: instruction set, assembler and disassembler, memory model,
-//! interpreter and helper registry.
+//! The eBPF virtual machine: instruction set, memory model, interpreter and helper
+//! registry.
 
+pub mod error;
+pub mod helpers;
+pub mod interp;
 pub mod isa;
+pub mod memory;
+pub mod program;
+
+pub use error::VmError;
+pub use helpers::{HelperError, HelperFn, Helpers};
+pub use interp::{Config, Interpreter};
+pub use isa::Insn;
+pub use memory::Memory;
+pub use program::{Program, ProgramError};

@@ -1,0 +1,94 @@
+//! The helper registry: helper id → Rust function.
+//!
+//! A helper gets the run's environment `C` (what later issues fill: maps, clock, tasks,
+//! emitted events), the address space of the run, and r1..r5; it returns r0 or an error that
+//! ends the run. Engines look helpers up by id in the same table.
+
+use crate::memory::{AccessFault, Memory};
+
+/// Why a helper ended the run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HelperError {
+    #[error("{0}")]
+    Memory(#[from] AccessFault),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A helper: `fn(env, memory, [r1, r2, r3, r4, r5]) -> r0`.
+pub type HelperFn<C> = fn(&mut C, &mut Memory<'_>, [u64; 5]) -> Result<u64, HelperError>;
+
+/// A registered helper.
+pub struct Helper<C> {
+    pub name: &'static str,
+    pub func: HelperFn<C>,
+}
+
+impl<C> Clone for Helper<C> {
+    fn clone(&self) -> Self {
+        Helper {
+            name: self.name,
+            func: self.func,
+        }
+    }
+}
+
+/// Helpers by id.
+pub struct Helpers<C> {
+    table: Vec<Option<Helper<C>>>,
+}
+
+impl<C> Default for Helpers<C> {
+    fn default() -> Self {
+        Helpers { table: Vec::new() }
+    }
+}
+
+impl<C> Clone for Helpers<C> {
+    fn clone(&self) -> Self {
+        Helpers {
+            table: self.table.clone(),
+        }
+    }
+}
+
+impl<C> Helpers<C> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or replaces) helper `id`.
+    pub fn register(&mut self, id: u32, name: &'static str, func: HelperFn<C>) -> &mut Self {
+        let id = id as usize;
+        if self.table.len() <= id {
+            self.table.resize_with(id + 1, || None);
+        }
+        self.table[id] = Some(Helper { name, func });
+        self
+    }
+
+    #[inline]
+    pub fn get(&self, id: u64) -> Option<&Helper<C>> {
+        self.table.get(usize::try_from(id).ok()?)?.as_ref()
+    }
+
+    /// Registered ids with their names, in id order.
+    pub fn ids(&self) -> impl Iterator<Item = (u32, &'static str)> + '_ {
+        self.table
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|h| (i as u32, h.name)))
+    }
+}
+
+/// Helper 5 of the bpf_conformance suite: returns its first argument.
+pub fn conformance_identity<C>(_: &mut C, _: &mut Memory<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(args[0])
+}
+
+/// The helpers the conformance suite expects (only helper 5).
+pub fn conformance_helpers<C>() -> Helpers<C> {
+    let mut h = Helpers::new();
+    h.register(5, "conformance_identity", conformance_identity::<C>);
+    h
+}

@@ -1,0 +1,856 @@
+//! The interpreter.
+//!
+//! A [`Program`] is lowered once into a flat array of [`XInsn`]: one dense opcode per
+//! operation, operand kind and width (so one `match` dispatches straight to the work),
+//! immediates already widened, jump targets absolute, and stack accesses at constant
+//! offsets from r10 turned into unchecked forms (r10 is read-only, so they are provably
+//! inside the frame). Every other access goes through the region check of [`Memory`].
+
+use crate::error::VmError;
+use crate::helpers::Helpers;
+use crate::isa::{AluOp, AtomicOp, Endian, JmpCond, Op, Size, MAX_CALL_FRAMES, STACK_SIZE};
+use crate::memory::{
+    self, frame_pointer, vaddr, Access, Memory, CODE_REGION, PACKET_REGION, REGION_SHIFT,
+};
+use crate::program::Program;
+
+/// The default instruction budget, the kernel's limit on processed instructions.
+pub const DEFAULT_BUDGET: u64 = 1_000_000;
+
+/// Settings of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Most instructions one run may execute. The count is checked at backward jumps and
+    /// calls (the only ways to run unboundedly), so a run stops at the first of those
+    /// after passing it; the JITs check at the same points and stop at the same place.
+    pub budget: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            budget: DEFAULT_BUDGET,
+        }
+    }
+}
+
+macro_rules! ops {
+    ($($name:ident),* $(,)?) => {
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        enum X { $($name),* }
+    };
+}
+
+// K: immediate operand, X: register operand; 32 suffix: 32-bit ALU / JMP32.
+ops! {
+    ADD_K, ADD_X, SUB_K, SUB_X, MUL_K, MUL_X, DIV_K, DIV_X, SDIV_K, SDIV_X, MOD_K, MOD_X,
+    SMOD_K, SMOD_X, OR_K, OR_X, AND_K, AND_X, XOR_K, XOR_X, LSH_K, LSH_X, RSH_K, RSH_X,
+    ARSH_K, ARSH_X, MOV_K, MOV_X, NEG, MOVSX8, MOVSX16, MOVSX32,
+    ADD32_K, ADD32_X, SUB32_K, SUB32_X, MUL32_K, MUL32_X, DIV32_K, DIV32_X, SDIV32_K,
+    SDIV32_X, MOD32_K, MOD32_X, SMOD32_K, SMOD32_X, OR32_K, OR32_X, AND32_K, AND32_X,
+    XOR32_K, XOR32_X, LSH32_K, LSH32_X, RSH32_K, RSH32_X, ARSH32_K, ARSH32_X, MOV32_K,
+    MOV32_X, NEG32, MOVSX8_32, MOVSX16_32,
+    LE16, LE32, SWAP16, SWAP32, SWAP64, NOP,
+    LDXB, LDXH, LDXW, LDXDW, LDXSB, LDXSH, LDXSW,
+    STB, STH, STW, STDW, STXB, STXH, STXW, STXDW,
+    // Accesses at a constant offset from r10, proven inside the frame.
+    FP_LDXB, FP_LDXH, FP_LDXW, FP_LDXDW, FP_LDXSB, FP_LDXSH, FP_LDXSW,
+    FP_STB, FP_STH, FP_STW, FP_STDW, FP_STXB, FP_STXH, FP_STXW, FP_STXDW,
+    ATOMIC, LDDW, LDABS, LDIND,
+    JA, JEQ_K, JEQ_X, JGT_K, JGT_X, JGE_K, JGE_X, JSET_K, JSET_X, JNE_K, JNE_X,
+    JSGT_K, JSGT_X, JSGE_K, JSGE_X, JLT_K, JLT_X, JLE_K, JLE_X, JSLT_K, JSLT_X,
+    JSLE_K, JSLE_X,
+    JEQ32_K, JEQ32_X, JGT32_K, JGT32_X, JGE32_K, JGE32_X, JSET32_K, JSET32_X, JNE32_K,
+    JNE32_X, JSGT32_K, JSGT32_X, JSGE32_K, JSGE32_X, JLT32_K, JLT32_X, JLE32_K, JLE32_X,
+    JSLT32_K, JSLT32_X, JSLE32_K, JSLE32_X,
+    CALL, CALL_LOCAL, CALLX, EXIT,
+    // The second slot of an lddw: never reached (jumps into it are refused).
+    UNREACHABLE,
+}
+
+/// One lowered instruction (16 bytes).
+#[derive(Clone, Copy, Debug)]
+struct XInsn {
+    op: X,
+    dst: u8,
+    src: u8,
+    /// Access size, atomic operation, etc.
+    aux: u8,
+    /// Memory offset, or absolute jump/call target.
+    off: i32,
+    /// Widened immediate: sign-extended for 64-bit forms, zero-extended for 32-bit ones.
+    imm: u64,
+}
+
+/// A program lowered for the interpreter, with its helpers.
+pub struct Interpreter<C> {
+    code: Vec<XInsn>,
+    helpers: Helpers<C>,
+    config: Config,
+}
+
+struct Frame {
+    ret: usize,
+    saved: [u64; 4],
+}
+
+fn atomic_code(op: AtomicOp) -> u8 {
+    op as u8
+}
+
+const ATOMIC_OPS: [AtomicOp; 10] = [
+    AtomicOp::Add,
+    AtomicOp::Or,
+    AtomicOp::And,
+    AtomicOp::Xor,
+    AtomicOp::FetchAdd,
+    AtomicOp::FetchOr,
+    AtomicOp::FetchAnd,
+    AtomicOp::FetchXor,
+    AtomicOp::Xchg,
+    AtomicOp::Cmpxchg,
+];
+
+fn lower_alu(op: AluOp, is64: bool, reg: bool) -> X {
+    use X::*;
+    let pick = |k64, x64, k32, x32| match (is64, reg) {
+        (true, false) => k64,
+        (true, true) => x64,
+        (false, false) => k32,
+        (false, true) => x32,
+    };
+    match op {
+        AluOp::Add => pick(ADD_K, ADD_X, ADD32_K, ADD32_X),
+        AluOp::Sub => pick(SUB_K, SUB_X, SUB32_K, SUB32_X),
+        AluOp::Mul => pick(MUL_K, MUL_X, MUL32_K, MUL32_X),
+        AluOp::Div => pick(DIV_K, DIV_X, DIV32_K, DIV32_X),
+        AluOp::Sdiv => pick(SDIV_K, SDIV_X, SDIV32_K, SDIV32_X),
+        AluOp::Mod => pick(MOD_K, MOD_X, MOD32_K, MOD32_X),
+        AluOp::Smod => pick(SMOD_K, SMOD_X, SMOD32_K, SMOD32_X),
+        AluOp::Or => pick(OR_K, OR_X, OR32_K, OR32_X),
+        AluOp::And => pick(AND_K, AND_X, AND32_K, AND32_X),
+        AluOp::Xor => pick(XOR_K, XOR_X, XOR32_K, XOR32_X),
+        AluOp::Lsh => pick(LSH_K, LSH_X, LSH32_K, LSH32_X),
+        AluOp::Rsh => pick(RSH_K, RSH_X, RSH32_K, RSH32_X),
+        AluOp::Arsh => pick(ARSH_K, ARSH_X, ARSH32_K, ARSH32_X),
+        AluOp::Mov => pick(MOV_K, MOV_X, MOV32_K, MOV32_X),
+        AluOp::Neg => pick(NEG, NEG, NEG32, NEG32),
+        AluOp::Movsx8 => pick(MOVSX8, MOVSX8, MOVSX8_32, MOVSX8_32),
+        AluOp::Movsx16 => pick(MOVSX16, MOVSX16, MOVSX16_32, MOVSX16_32),
+        AluOp::Movsx32 => MOVSX32,
+    }
+}
+
+fn lower_jmp(cond: JmpCond, is64: bool, reg: bool) -> X {
+    use X::*;
+    let pick = |k64, x64, k32, x32| match (is64, reg) {
+        (true, false) => k64,
+        (true, true) => x64,
+        (false, false) => k32,
+        (false, true) => x32,
+    };
+    match cond {
+        JmpCond::Eq => pick(JEQ_K, JEQ_X, JEQ32_K, JEQ32_X),
+        JmpCond::Gt => pick(JGT_K, JGT_X, JGT32_K, JGT32_X),
+        JmpCond::Ge => pick(JGE_K, JGE_X, JGE32_K, JGE32_X),
+        JmpCond::Set => pick(JSET_K, JSET_X, JSET32_K, JSET32_X),
+        JmpCond::Ne => pick(JNE_K, JNE_X, JNE32_K, JNE32_X),
+        JmpCond::Sgt => pick(JSGT_K, JSGT_X, JSGT32_K, JSGT32_X),
+        JmpCond::Sge => pick(JSGE_K, JSGE_X, JSGE32_K, JSGE32_X),
+        JmpCond::Lt => pick(JLT_K, JLT_X, JLT32_K, JLT32_X),
+        JmpCond::Le => pick(JLE_K, JLE_X, JLE32_K, JLE32_X),
+        JmpCond::Slt => pick(JSLT_K, JSLT_X, JSLT32_K, JSLT32_X),
+        JmpCond::Sle => pick(JSLE_K, JSLE_X, JSLE32_K, JSLE32_X),
+    }
+}
+
+/// Whether `[r10 + off]` of `size` bytes is inside the frame's 512 bytes.
+fn in_frame(off: i16, size: Size) -> bool {
+    let off = off as i64;
+    off >= -(STACK_SIZE as i64) && off + size.bytes() as i64 <= 0
+}
+
+fn size_index(size: Size) -> usize {
+    match size {
+        Size::B => 0,
+        Size::H => 1,
+        Size::W => 2,
+        Size::DW => 3,
+    }
+}
+
+fn lower(program: &Program) -> Vec<XInsn> {
+    use X::*;
+    let unreachable = XInsn {
+        op: UNREACHABLE,
+        dst: 0,
+        src: 0,
+        aux: 0,
+        off: 0,
+        imm: 0,
+    };
+    let mut code = vec![unreachable; program.len()];
+    for ins in program.instructions() {
+        let d = ins.decoded;
+        let i = d.insn;
+        let is64_imm = i.imm as i64 as u64;
+        let mut x = XInsn {
+            op: NOP,
+            dst: i.dst,
+            src: i.src,
+            aux: 0,
+            off: i.off as i32,
+            imm: is64_imm,
+        };
+        let target = ins.target.map(|t| t as i32).unwrap_or(0);
+        x.op = match d.spec.op {
+            Op::Alu { op, is64, reg } => {
+                if !is64 {
+                    x.imm = i.imm as u32 as u64;
+                }
+                if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && !reg {
+                    x.imm &= if is64 { 63 } else { 31 };
+                }
+                lower_alu(op, is64, reg)
+            }
+            Op::End { kind, bits } => match (kind, bits) {
+                (Endian::Le, 16) => LE16,
+                (Endian::Le, 32) => LE32,
+                (Endian::Le, _) => NOP,
+                (_, 16) => SWAP16,
+                (_, 32) => SWAP32,
+                _ => SWAP64,
+            },
+            Op::Load { size, signed } => {
+                let fp = i.src == crate::isa::FRAME_REG && in_frame(i.off, size);
+                if fp {
+                    x.off = STACK_SIZE as i32 + i.off as i32;
+                }
+                let table: [[X; 4]; 4] = [
+                    [LDXB, LDXH, LDXW, LDXDW],
+                    [LDXSB, LDXSH, LDXSW, LDXDW],
+                    [FP_LDXB, FP_LDXH, FP_LDXW, FP_LDXDW],
+                    [FP_LDXSB, FP_LDXSH, FP_LDXSW, FP_LDXDW],
+                ];
+                table[fp as usize * 2 + signed as usize][size_index(size)]
+            }
+            Op::StoreImm { size } | Op::StoreReg { size } => {
+                let fp = i.dst == crate::isa::FRAME_REG && in_frame(i.off, size);
+                if fp {
+                    x.off = STACK_SIZE as i32 + i.off as i32;
+                }
+                let reg = matches!(d.spec.op, Op::StoreReg { .. });
+                let table: [[X; 4]; 4] = [
+                    [STB, STH, STW, STDW],
+                    [STXB, STXH, STXW, STXDW],
+                    [FP_STB, FP_STH, FP_STW, FP_STDW],
+                    [FP_STXB, FP_STXH, FP_STXW, FP_STXDW],
+                ];
+                table[fp as usize * 2 + reg as usize][size_index(size)]
+            }
+            Op::Atomic { size, op } => {
+                x.aux = atomic_code(op) | if size == Size::DW { 0x80 } else { 0 };
+                ATOMIC
+            }
+            Op::Lddw => {
+                x.imm = ins.value;
+                LDDW
+            }
+            Op::LdAbs { size } | Op::LdInd { size } => {
+                x.aux = size.bytes() as u8;
+                if matches!(d.spec.op, Op::LdAbs { .. }) {
+                    LDABS
+                } else {
+                    LDIND
+                }
+            }
+            Op::Ja { .. } => {
+                x.off = target;
+                JA
+            }
+            Op::Jmp { cond, is64, reg } => {
+                x.off = target;
+                if !is64 {
+                    x.imm = i.imm as u32 as u64;
+                }
+                lower_jmp(cond, is64, reg)
+            }
+            Op::Call => match ins.target {
+                Some(t) => {
+                    x.off = t as i32;
+                    CALL_LOCAL
+                }
+                None => {
+                    x.imm = i.imm as u32 as u64;
+                    CALL
+                }
+            },
+            Op::Callx => CALLX,
+            Op::Exit => EXIT,
+        };
+        code[ins.index] = x;
+    }
+    code
+}
+
+impl<C> Interpreter<C> {
+    /// Lowers `program`; every helper it calls by id must be in `helpers`.
+    pub fn new(program: &Program, helpers: Helpers<C>) -> Result<Self, VmError> {
+        for ins in program.instructions() {
+            let i = ins.decoded.insn;
+            if ins.decoded.spec.op == Op::Call
+                && ins.target.is_none()
+                && helpers.get(i.imm as u32 as u64).is_none()
+            {
+                return Err(VmError::UnknownHelper {
+                    pc: ins.index,
+                    id: i.imm as u32 as u64,
+                });
+            }
+        }
+        Ok(Interpreter {
+            code: lower(program),
+            helpers,
+            config: Config::default(),
+        })
+    }
+
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    pub fn helpers(&self) -> &Helpers<C> {
+        &self.helpers
+    }
+
+    /// Runs the program once with r1..r5 set to `args`; returns r0.
+    pub fn run(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
+        mem.reset_stack();
+        let result = self.execute(mem, env, args);
+        result
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn execute(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
+        use X::*;
+        let code = &self.code[..];
+        let budget = self.config.budget;
+        let mut r = [0u64; 16];
+        r[1..6].copy_from_slice(&args);
+        r[10] = frame_pointer(0);
+        let mut frames: Vec<Frame> = Vec::with_capacity(MAX_CALL_FRAMES);
+        let mut stack_top = mem.stack_base(0).wrapping_add(STACK_SIZE);
+        let mut pc = 0usize;
+        let mut count = 0u64;
+
+        macro_rules! d {
+            ($x:expr) => {
+                r[($x.dst & 15) as usize]
+            };
+        }
+        macro_rules! s {
+            ($x:expr) => {
+                r[($x.src & 15) as usize]
+            };
+        }
+        macro_rules! alu64 {
+            ($x:expr, $b:expr, |$a:ident, $v:ident| $e:expr) => {{
+                let $v = $b;
+                let $a = d!($x);
+                d!($x) = $e;
+            }};
+        }
+        macro_rules! alu32 {
+            ($x:expr, $b:expr, |$a:ident, $v:ident| $e:expr) => {{
+                let $v = $b as u32;
+                let $a = d!($x) as u32;
+                d!($x) = ($e) as u32 as u64;
+            }};
+        }
+        macro_rules! jump {
+            ($x:expr, $cond:expr) => {{
+                if $cond {
+                    let t = $x.off as usize;
+                    if t < pc && count > budget {
+                        return Err(VmError::Budget { pc: pc - 1, budget });
+                    }
+                    pc = t;
+                }
+            }};
+        }
+        macro_rules! load {
+            ($x:expr, $size:expr, $ext:expr) => {{
+                let addr = s!($x).wrapping_add($x.off as i64 as u64);
+                let v = mem
+                    .load(addr, $size)
+                    .map_err(|fault| VmError::Memory { pc: pc - 1, fault })?;
+                d!($x) = $ext(v);
+            }};
+        }
+        macro_rules! store {
+            ($x:expr, $size:expr, $v:expr) => {{
+                let addr = d!($x).wrapping_add($x.off as i64 as u64);
+                mem.store(addr, $size, $v)
+                    .map_err(|fault| VmError::Memory { pc: pc - 1, fault })?;
+            }};
+        }
+        macro_rules! fp_load {
+            ($x:expr, $size:expr, $ext:expr) => {{
+                // SAFETY: lowering proved r10 + off .. + size lies inside the current
+                // frame's 512 bytes (r10 is never written), and `stack_top` is the top of
+                // that frame's stack, owned by `mem` for the whole run.
+                let v = unsafe {
+                    memory::read_host(stack_top.wrapping_sub(STACK_SIZE).add($x.off as usize), $size)
+                };
+                d!($x) = $ext(v);
+            }};
+        }
+        macro_rules! fp_store {
+            ($x:expr, $size:expr, $v:expr) => {{
+                let v = $v;
+                // SAFETY: as for fp_load: the range is inside the current frame's stack.
+                unsafe {
+                    memory::write_host(
+                        stack_top.wrapping_sub(STACK_SIZE).add($x.off as usize),
+                        $size,
+                        v,
+                    )
+                };
+            }};
+        }
+        let id = |v: u64| v;
+        let sx8 = |v: u64| v as i8 as i64 as u64;
+        let sx16 = |v: u64| v as i16 as i64 as u64;
+        let sx32 = |v: u64| v as i32 as i64 as u64;
+
+        loop {
+            let x = code[pc];
+            pc += 1;
+            count += 1;
+            match x.op {
+                ADD_K => alu64!(x, x.imm, |a, b| a.wrapping_add(b)),
+                ADD_X => alu64!(x, s!(x), |a, b| a.wrapping_add(b)),
+                SUB_K => alu64!(x, x.imm, |a, b| a.wrapping_sub(b)),
+                SUB_X => alu64!(x, s!(x), |a, b| a.wrapping_sub(b)),
+                MUL_K => alu64!(x, x.imm, |a, b| a.wrapping_mul(b)),
+                MUL_X => alu64!(x, s!(x), |a, b| a.wrapping_mul(b)),
+                DIV_K => alu64!(x, x.imm, |a, b| a.checked_div(b).unwrap_or(0)),
+                DIV_X => alu64!(x, s!(x), |a, b| a.checked_div(b).unwrap_or(0)),
+                SDIV_K => alu64!(x, x.imm, |a, b| sdiv64(a, b)),
+                SDIV_X => alu64!(x, s!(x), |a, b| sdiv64(a, b)),
+                MOD_K => alu64!(x, x.imm, |a, b| a.checked_rem(b).unwrap_or(a)),
+                MOD_X => alu64!(x, s!(x), |a, b| a.checked_rem(b).unwrap_or(a)),
+                SMOD_K => alu64!(x, x.imm, |a, b| smod64(a, b)),
+                SMOD_X => alu64!(x, s!(x), |a, b| smod64(a, b)),
+                OR_K => alu64!(x, x.imm, |a, b| a | b),
+                OR_X => alu64!(x, s!(x), |a, b| a | b),
+                AND_K => alu64!(x, x.imm, |a, b| a & b),
+                AND_X => alu64!(x, s!(x), |a, b| a & b),
+                XOR_K => alu64!(x, x.imm, |a, b| a ^ b),
+                XOR_X => alu64!(x, s!(x), |a, b| a ^ b),
+                LSH_K => alu64!(x, x.imm, |a, b| a << b),
+                LSH_X => alu64!(x, s!(x), |a, b| a << (b & 63)),
+                RSH_K => alu64!(x, x.imm, |a, b| a >> b),
+                RSH_X => alu64!(x, s!(x), |a, b| a >> (b & 63)),
+                ARSH_K => alu64!(x, x.imm, |a, b| ((a as i64) >> b) as u64),
+                ARSH_X => alu64!(x, s!(x), |a, b| ((a as i64) >> (b & 63)) as u64),
+                MOV_K => d!(x) = x.imm,
+                MOV_X => d!(x) = s!(x),
+                NEG => d!(x) = d!(x).wrapping_neg(),
+                MOVSX8 => d!(x) = sx8(s!(x)),
+                MOVSX16 => d!(x) = sx16(s!(x)),
+                MOVSX32 => d!(x) = sx32(s!(x)),
+                ADD32_K => alu32!(x, x.imm, |a, b| a.wrapping_add(b)),
+                ADD32_X => alu32!(x, s!(x), |a, b| a.wrapping_add(b)),
+                SUB32_K => alu32!(x, x.imm, |a, b| a.wrapping_sub(b)),
+                SUB32_X => alu32!(x, s!(x), |a, b| a.wrapping_sub(b)),
+                MUL32_K => alu32!(x, x.imm, |a, b| a.wrapping_mul(b)),
+                MUL32_X => alu32!(x, s!(x), |a, b| a.wrapping_mul(b)),
+                DIV32_K => alu32!(x, x.imm, |a, b| a.checked_div(b).unwrap_or(0)),
+                DIV32_X => alu32!(x, s!(x), |a, b| a.checked_div(b).unwrap_or(0)),
+                SDIV32_K => alu32!(x, x.imm, |a, b| sdiv32(a, b)),
+                SDIV32_X => alu32!(x, s!(x), |a, b| sdiv32(a, b)),
+                MOD32_K => alu32!(x, x.imm, |a, b| a.checked_rem(b).unwrap_or(a)),
+                MOD32_X => alu32!(x, s!(x), |a, b| a.checked_rem(b).unwrap_or(a)),
+                SMOD32_K => alu32!(x, x.imm, |a, b| smod32(a, b)),
+                SMOD32_X => alu32!(x, s!(x), |a, b| smod32(a, b)),
+                OR32_K => alu32!(x, x.imm, |a, b| a | b),
+                OR32_X => alu32!(x, s!(x), |a, b| a | b),
+                AND32_K => alu32!(x, x.imm, |a, b| a & b),
+                AND32_X => alu32!(x, s!(x), |a, b| a & b),
+                XOR32_K => alu32!(x, x.imm, |a, b| a ^ b),
+                XOR32_X => alu32!(x, s!(x), |a, b| a ^ b),
+                LSH32_K => alu32!(x, x.imm, |a, b| a << b),
+                LSH32_X => alu32!(x, s!(x), |a, b| a << (b & 31)),
+                RSH32_K => alu32!(x, x.imm, |a, b| a >> b),
+                RSH32_X => alu32!(x, s!(x), |a, b| a >> (b & 31)),
+                ARSH32_K => alu32!(x, x.imm, |a, b| ((a as i32) >> b) as u32),
+                ARSH32_X => alu32!(x, s!(x), |a, b| ((a as i32) >> (b & 31)) as u32),
+                MOV32_K => d!(x) = x.imm,
+                MOV32_X => d!(x) = s!(x) as u32 as u64,
+                NEG32 => d!(x) = (d!(x) as u32).wrapping_neg() as u64,
+                MOVSX8_32 => d!(x) = s!(x) as i8 as i32 as u32 as u64,
+                MOVSX16_32 => d!(x) = s!(x) as i16 as i32 as u32 as u64,
+                LE16 => d!(x) = d!(x) as u16 as u64,
+                LE32 => d!(x) = d!(x) as u32 as u64,
+                SWAP16 => d!(x) = (d!(x) as u16).swap_bytes() as u64,
+                SWAP32 => d!(x) = (d!(x) as u32).swap_bytes() as u64,
+                SWAP64 => d!(x) = d!(x).swap_bytes(),
+                NOP => {}
+                LDXB => load!(x, 1, id),
+                LDXH => load!(x, 2, id),
+                LDXW => load!(x, 4, id),
+                LDXDW => load!(x, 8, id),
+                LDXSB => load!(x, 1, sx8),
+                LDXSH => load!(x, 2, sx16),
+                LDXSW => load!(x, 4, sx32),
+                STB => store!(x, 1, x.imm),
+                STH => store!(x, 2, x.imm),
+                STW => store!(x, 4, x.imm),
+                STDW => store!(x, 8, x.imm),
+                STXB => store!(x, 1, s!(x)),
+                STXH => store!(x, 2, s!(x)),
+                STXW => store!(x, 4, s!(x)),
+                STXDW => store!(x, 8, s!(x)),
+                FP_LDXB => fp_load!(x, 1, id),
+                FP_LDXH => fp_load!(x, 2, id),
+                FP_LDXW => fp_load!(x, 4, id),
+                FP_LDXDW => fp_load!(x, 8, id),
+                FP_LDXSB => fp_load!(x, 1, sx8),
+                FP_LDXSH => fp_load!(x, 2, sx16),
+                FP_LDXSW => fp_load!(x, 4, sx32),
+                FP_STB => fp_store!(x, 1, x.imm),
+                FP_STH => fp_store!(x, 2, x.imm),
+                FP_STW => fp_store!(x, 4, x.imm),
+                FP_STDW => fp_store!(x, 8, x.imm),
+                FP_STXB => fp_store!(x, 1, s!(x)),
+                FP_STXH => fp_store!(x, 2, s!(x)),
+                FP_STXW => fp_store!(x, 4, s!(x)),
+                FP_STXDW => fp_store!(x, 8, s!(x)),
+                ATOMIC => {
+                    let addr = d!(x).wrapping_add(x.off as i64 as u64);
+                    let size = if x.aux & 0x80 != 0 { 8 } else { 4 };
+                    let op = ATOMIC_OPS[(x.aux & 0x7f) as usize];
+                    atomic(mem, &mut r, x, addr, size, op)
+                        .map_err(|fault| VmError::Memory { pc: pc - 1, fault })?;
+                }
+                LDDW => {
+                    d!(x) = x.imm;
+                    pc += 1;
+                }
+                LDABS | LDIND => {
+                    // Legacy packet loads read network-order data; out of range ends the
+                    // program with r0 = 0, as in the kernel.
+                    let base = if x.op == LDIND { s!(x) as u32 as i64 } else { 0 };
+                    let off = base + x.imm as i64;
+                    let size = x.aux as usize;
+                    let v = u32::try_from(off)
+                        .ok()
+                        .and_then(|off| mem.load(vaddr(PACKET_REGION, off), size).ok());
+                    match v {
+                        Some(v) => {
+                            r[0] = match size {
+                                1 => v,
+                                2 => (v as u16).swap_bytes() as u64,
+                                _ => (v as u32).swap_bytes() as u64,
+                            }
+                        }
+                        None => {
+                            return self.unwind(mem, frames.len(), 0);
+                        }
+                    }
+                }
+                JA => jump!(x, true),
+                JEQ_K => jump!(x, d!(x) == x.imm),
+                JEQ_X => jump!(x, d!(x) == s!(x)),
+                JGT_K => jump!(x, d!(x) > x.imm),
+                JGT_X => jump!(x, d!(x) > s!(x)),
+                JGE_K => jump!(x, d!(x) >= x.imm),
+                JGE_X => jump!(x, d!(x) >= s!(x)),
+                JSET_K => jump!(x, d!(x) & x.imm != 0),
+                JSET_X => jump!(x, d!(x) & s!(x) != 0),
+                JNE_K => jump!(x, d!(x) != x.imm),
+                JNE_X => jump!(x, d!(x) != s!(x)),
+                JSGT_K => jump!(x, (d!(x) as i64) > x.imm as i64),
+                JSGT_X => jump!(x, (d!(x) as i64) > s!(x) as i64),
+                JSGE_K => jump!(x, (d!(x) as i64) >= x.imm as i64),
+                JSGE_X => jump!(x, (d!(x) as i64) >= s!(x) as i64),
+                JLT_K => jump!(x, d!(x) < x.imm),
+                JLT_X => jump!(x, d!(x) < s!(x)),
+                JLE_K => jump!(x, d!(x) <= x.imm),
+                JLE_X => jump!(x, d!(x) <= s!(x)),
+                JSLT_K => jump!(x, (d!(x) as i64) < x.imm as i64),
+                JSLT_X => jump!(x, (d!(x) as i64) < s!(x) as i64),
+                JSLE_K => jump!(x, (d!(x) as i64) <= x.imm as i64),
+                JSLE_X => jump!(x, (d!(x) as i64) <= s!(x) as i64),
+                JEQ32_K => jump!(x, d!(x) as u32 == x.imm as u32),
+                JEQ32_X => jump!(x, d!(x) as u32 == s!(x) as u32),
+                JGT32_K => jump!(x, d!(x) as u32 > x.imm as u32),
+                JGT32_X => jump!(x, d!(x) as u32 > s!(x) as u32),
+                JGE32_K => jump!(x, d!(x) as u32 >= x.imm as u32),
+                JGE32_X => jump!(x, d!(x) as u32 >= s!(x) as u32),
+                JSET32_K => jump!(x, d!(x) as u32 & x.imm as u32 != 0),
+                JSET32_X => jump!(x, d!(x) as u32 & s!(x) as u32 != 0),
+                JNE32_K => jump!(x, d!(x) as u32 != x.imm as u32),
+                JNE32_X => jump!(x, d!(x) as u32 != s!(x) as u32),
+                JSGT32_K => jump!(x, (d!(x) as i32) > x.imm as i32),
+                JSGT32_X => jump!(x, (d!(x) as i32) > s!(x) as i32),
+                JSGE32_K => jump!(x, (d!(x) as i32) >= x.imm as i32),
+                JSGE32_X => jump!(x, (d!(x) as i32) >= s!(x) as i32),
+                JLT32_K => jump!(x, (d!(x) as u32) < x.imm as u32),
+                JLT32_X => jump!(x, (d!(x) as u32) < s!(x) as u32),
+                JLE32_K => jump!(x, d!(x) as u32 <= x.imm as u32),
+                JLE32_X => jump!(x, d!(x) as u32 <= s!(x) as u32),
+                JSLT32_K => jump!(x, (d!(x) as i32) < x.imm as i32),
+                JSLT32_X => jump!(x, (d!(x) as i32) < s!(x) as i32),
+                JSLE32_K => jump!(x, (d!(x) as i32) <= x.imm as i32),
+                JSLE32_X => jump!(x, (d!(x) as i32) <= s!(x) as i32),
+                CALL => {
+                    r[0] = self.call_helper(mem, env, x.imm, &r, pc - 1)?;
+                }
+                CALL_LOCAL | CALLX => {
+                    let target = if x.op == CALL_LOCAL {
+                        x.off as usize
+                    } else {
+                        let v = d!(x);
+                        match self.callx_target(v) {
+                            Some(t) => t,
+                            None if v >> REGION_SHIFT == 0 && self.helpers.get(v).is_some() => {
+                                // A plain number names a helper, as in ubpf and rbpf.
+                                r[0] = self.call_helper(mem, env, v, &r, pc - 1)?;
+                                continue;
+                            }
+                            None => return Err(VmError::BadCallx { pc: pc - 1, target: v }),
+                        }
+                    };
+                    if count > budget {
+                        return Err(VmError::Budget { pc: pc - 1, budget });
+                    }
+                    if frames.len() + 1 >= MAX_CALL_FRAMES {
+                        return Err(VmError::CallDepth {
+                            pc: pc - 1,
+                            frames: frames.len() + 2,
+                        });
+                    }
+                    frames.push(Frame {
+                        ret: pc,
+                        saved: [r[6], r[7], r[8], r[9]],
+                    });
+                    let depth = frames.len();
+                    mem.set_frame_mapped(depth, true);
+                    r[10] = frame_pointer(depth);
+                    stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
+                    pc = target;
+                }
+                EXIT => match frames.pop() {
+                    None => return Ok(r[0]),
+                    Some(f) => {
+                        let depth = frames.len();
+                        mem.set_frame_mapped(depth + 1, false);
+                        r[6..10].copy_from_slice(&f.saved);
+                        r[10] = frame_pointer(depth);
+                        stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
+                        pc = f.ret;
+                    }
+                },
+                UNREACHABLE => {
+                    return Err(VmError::Internal {
+                        pc: pc - 1,
+                        what: "reached the second slot of an lddw",
+                    })
+                }
+            }
+        }
+    }
+
+    /// Ends the run from any depth with `r0` (LD_ABS failure), unmapping callee frames.
+    fn unwind(&self, mem: &mut Memory<'_>, depth: usize, r0: u64) -> Result<u64, VmError> {
+        for frame in 1..=depth {
+            mem.set_frame_mapped(frame, false);
+        }
+        Ok(r0)
+    }
+
+    fn callx_target(&self, v: u64) -> Option<usize> {
+        if v >> REGION_SHIFT != CODE_REGION as u64 {
+            return None;
+        }
+        let t = (v & 0xffff_ffff) as usize;
+        // Only function entries are valid: they are the only values `lddw func` produces.
+        (t < self.code.len() && self.code[t].op != X::UNREACHABLE).then_some(t)
+    }
+
+    #[inline]
+    fn call_helper(
+        &self,
+        mem: &mut Memory<'_>,
+        env: &mut C,
+        id: u64,
+        r: &[u64; 16],
+        pc: usize,
+    ) -> Result<u64, VmError> {
+        let h = self
+            .helpers
+            .get(id)
+            .ok_or(VmError::UnknownHelper { pc, id })?;
+        (h.func)(env, mem, [r[1], r[2], r[3], r[4], r[5]]).map_err(|error| VmError::Helper {
+            pc,
+            id,
+            name: h.name,
+            error,
+        })
+    }
+}
+
+fn atomic(
+    mem: &mut Memory<'_>,
+    r: &mut [u64; 16],
+    x: XInsn,
+    addr: u64,
+    size: usize,
+    op: AtomicOp,
+) -> Result<(), memory::AccessFault> {
+    let p = mem.translate(addr, size, Access::Atomic)?;
+    // SAFETY: `translate` checked `size` writable bytes at `p` inside a live region; a run
+    // is single-threaded, so a plain read-modify-write is atomic for the program.
+    let old = unsafe { memory::read_host(p, size) };
+    let src = r[(x.src & 15) as usize];
+    let trunc = |v: u64| if size == 4 { v as u32 as u64 } else { v };
+    let new = match op {
+        AtomicOp::Add | AtomicOp::FetchAdd => Some(old.wrapping_add(src)),
+        AtomicOp::Or | AtomicOp::FetchOr => Some(old | src),
+        AtomicOp::And | AtomicOp::FetchAnd => Some(old & src),
+        AtomicOp::Xor | AtomicOp::FetchXor => Some(old ^ src),
+        AtomicOp::Xchg => Some(src),
+        AtomicOp::Cmpxchg => (trunc(r[0]) == old).then_some(src),
+    };
+    if let Some(new) = new {
+        // SAFETY: as above.
+        unsafe { memory::write_host(p, size, new) };
+    }
+    match op {
+        AtomicOp::Add | AtomicOp::Or | AtomicOp::And | AtomicOp::Xor => {}
+        AtomicOp::Cmpxchg => r[0] = old,
+        _ => r[(x.src & 15) as usize] = old,
+    }
+    Ok(())
+}
+
+fn sdiv64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        0
+    } else {
+        (a as i64).wrapping_div(b as i64) as u64
+    }
+}
+
+fn smod64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        (a as i64).wrapping_rem(b as i64) as u64
+    }
+}
+
+fn sdiv32(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        0
+    } else {
+        (a as i32).wrapping_div(b as i32) as u32
+    }
+}
+
+fn smod32(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        (a as i32).wrapping_rem(b as i32) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::Insn;
+
+    fn run(insns: &[Insn], mem: &mut [u8]) -> Result<u64, VmError> {
+        let prog = Program::new(insns.to_vec()).map_err(VmError::Program)?;
+        let vm = Interpreter::new(&prog, crate::helpers::conformance_helpers::<()>())?
+            .with_config(Config { budget: 10_000 });
+        let mut m = Memory::new();
+        let len = mem.len() as u64;
+        let a = m.set_ctx(mem);
+        vm.run(&mut m, &mut (), [a, len, 0, 0, 0])
+    }
+
+    const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
+
+    #[test]
+    fn division_by_zero_follows_the_kernel() {
+        // r0 = 7; r1 = 0; r0 /= r1 -> 0
+        let p = [
+            Insn::new(0xb7, 0, 0, 0, 7),
+            Insn::new(0xb7, 1, 0, 0, 0),
+            Insn::new(0x3f, 0, 1, 0, 0),
+            EXIT,
+        ];
+        assert_eq!(run(&p, &mut []).unwrap(), 0);
+        // r0 = -1 (64-bit); w0 %= w1 (zero) -> dst keeps its low half, zero-extended
+        let p = [
+            Insn::new(0xb7, 0, 0, 0, -1),
+            Insn::new(0xb7, 1, 0, 0, 0),
+            Insn::new(0x9c, 0, 1, 0, 0),
+            EXIT,
+        ];
+        assert_eq!(run(&p, &mut []).unwrap(), 0xffff_ffff);
+    }
+
+    #[test]
+    fn endless_loop_hits_the_budget() {
+        let p = [Insn::new(0x05, 0, 0, -1, 0), EXIT];
+        assert_eq!(
+            run(&p, &mut []).unwrap_err(),
+            VmError::Budget {
+                pc: 0,
+                budget: 10_000
+            }
+        );
+    }
+
+    #[test]
+    fn out_of_bounds_load_names_insn_and_address() {
+        let p = [Insn::new(0x61, 0, 1, 4, 0), EXIT];
+        let e = run(&p, &mut [0; 4]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "insn 0: invalid load of 4 bytes at 0x900000004: offset 4 is outside context (4 bytes)"
+        );
+    }
+
+    #[test]
+    fn recursion_stops_at_eight_frames() {
+        // call itself forever
+        let p = [Insn::new(0x85, 0, 1, 0, -1), EXIT];
+        assert!(matches!(
+            run(&p, &mut []).unwrap_err(),
+            VmError::CallDepth { pc: 0, frames: 9 }
+        ));
+    }
+
+    #[test]
+    fn ld_abs_out_of_range_returns_zero() {
+        let p = [
+            Insn::new(0xb7, 0, 0, 0, 5),
+            Insn::new(0x28, 0, 0, 0, 100),
+            EXIT,
+        ];
+        assert_eq!(run(&p, &mut [0; 4]).unwrap(), 0);
+    }
+}

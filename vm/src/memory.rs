@@ -1,0 +1,424 @@
+//! The memory model shared by the interpreter and the JITs.
+//!
+//! A program sees a 64-bit virtual address space cut into regions: a virtual address is
+//! `region << 32 | offset`. Region ids are fixed for the stack frames, the context and
+//! the packet, and handed out in registration order for everything else, so the same
+//! program and input see the same addresses on every run and machine. An access is valid
+//! when the region id is in the table and `offset + size` is within the region's length
+//! for that kind of access (`store_len` is 0 for read-only regions). That is three
+//! compares, which a JIT can emit inline against the [`Region`] table.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::isa::{MAX_CALL_FRAMES, STACK_SIZE};
+
+/// Bits of a virtual address that hold the offset within a region.
+pub const REGION_SHIFT: u32 = 32;
+/// Region 0 is never mapped, so NULL and small integers are never valid pointers.
+pub const NULL_REGION: u32 = 0;
+/// The stack of call frame `f` is region `STACK_REGION + f`.
+pub const STACK_REGION: u32 = 1;
+pub const CTX_REGION: u32 = STACK_REGION + MAX_CALL_FRAMES as u32;
+pub const PACKET_REGION: u32 = CTX_REGION + 1;
+/// Addresses of BPF functions (`lddw` of a function, used by `callx` and callbacks): never
+/// readable; the offset is the instruction index.
+pub const CODE_REGION: u32 = PACKET_REGION + 1;
+/// First id handed out by [`Memory::add_region`].
+pub const FIRST_DYNAMIC_REGION: u32 = CODE_REGION + 1;
+
+/// The virtual address of `offset` in `region`.
+pub const fn vaddr(region: u32, offset: u32) -> u64 {
+    ((region as u64) << REGION_SHIFT) | offset as u64
+}
+
+/// The value r10 holds in call frame `frame`: the top of that frame's stack.
+pub const fn frame_pointer(frame: usize) -> u64 {
+    vaddr(STACK_REGION + frame as u32, STACK_SIZE as u32)
+}
+
+/// One entry of the region table, laid out for the JITs: `host` is where offset 0 lives.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Region {
+    pub host: *mut u8,
+    pub load_len: u64,
+    pub store_len: u64,
+}
+
+impl Region {
+    const UNMAPPED: Region = Region {
+        host: std::ptr::null_mut(),
+        load_len: 0,
+        store_len: 0,
+    };
+}
+
+/// What a region holds, for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegionKind {
+    Null,
+    Stack { frame: usize },
+    Ctx,
+    Packet,
+    Code,
+    /// Anything registered later: map values, globals, ring buffers, simulated memory.
+    Named(String),
+}
+
+impl fmt::Display for RegionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionKind::Null => f.write_str("null"),
+            RegionKind::Stack { frame } => write!(f, "stack of frame {frame}"),
+            RegionKind::Ctx => f.write_str("context"),
+            RegionKind::Packet => f.write_str("packet"),
+            RegionKind::Code => f.write_str("code"),
+            RegionKind::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+/// The kind of a faulting access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Load,
+    Store,
+    Atomic,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Load => "load",
+            Access::Store => "store",
+            Access::Atomic => "atomic",
+        })
+    }
+}
+
+/// Why an access was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessFault {
+    pub access: Access,
+    pub addr: u64,
+    pub size: usize,
+    pub reason: String,
+}
+
+impl std::error::Error for AccessFault {}
+
+impl fmt::Display for AccessFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} of {} byte{} at {:#x}: {}",
+            self.access,
+            self.size,
+            if self.size == 1 { "" } else { "s" },
+            self.addr,
+            self.reason
+        )
+    }
+}
+
+/// The address space of one run. Regions borrow host buffers for `'a`; the stack frames
+/// are owned here and reused between runs.
+pub struct Memory<'a> {
+    regions: Vec<Region>,
+    kinds: Vec<RegionKind>,
+    stack: Box<[u8]>,
+    /// Frames touched since the stack was last cleared.
+    dirty_frames: usize,
+    _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl Default for Memory<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Memory<'a> {
+    pub fn new() -> Self {
+        let mut stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES].into_boxed_slice();
+        let mut regions = vec![Region::UNMAPPED; FIRST_DYNAMIC_REGION as usize];
+        let mut kinds = vec![RegionKind::Null; FIRST_DYNAMIC_REGION as usize];
+        for frame in 0..MAX_CALL_FRAMES {
+            let id = (STACK_REGION as usize) + frame;
+            regions[id].host = stack[frame * STACK_SIZE..].as_mut_ptr();
+            kinds[id] = RegionKind::Stack { frame };
+        }
+        kinds[CTX_REGION as usize] = RegionKind::Ctx;
+        kinds[PACKET_REGION as usize] = RegionKind::Packet;
+        kinds[CODE_REGION as usize] = RegionKind::Code;
+        let mut mem = Memory {
+            regions,
+            kinds,
+            stack,
+            dirty_frames: 0,
+            _borrow: PhantomData,
+        };
+        mem.reset_stack();
+        mem
+    }
+
+    /// The region table, for engines.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    fn set(&mut self, id: u32, host: *mut u8, len: usize, writable: bool) {
+        let r = &mut self.regions[id as usize];
+        r.host = host;
+        r.load_len = len as u64;
+        r.store_len = if writable { len as u64 } else { 0 };
+    }
+
+    /// Maps `data` as the program's context; returns its address.
+    pub fn set_ctx(&mut self, data: &'a mut [u8]) -> u64 {
+        self.set(CTX_REGION, data.as_mut_ptr(), data.len(), true);
+        vaddr(CTX_REGION, 0)
+    }
+
+    /// Maps `data` as packet data; returns its address.
+    pub fn set_packet(&mut self, data: &'a mut [u8]) -> u64 {
+        self.set(PACKET_REGION, data.as_mut_ptr(), data.len(), true);
+        vaddr(PACKET_REGION, 0)
+    }
+
+    /// Makes the packet region show the context's bytes, for raw runs (`exec`, the
+    /// conformance suite) where one buffer serves both.
+    pub fn packet_is_ctx(&mut self) {
+        self.regions[PACKET_REGION as usize] = self.regions[CTX_REGION as usize];
+    }
+
+    /// Maps a writable buffer in a new region; returns its base address.
+    pub fn add_region(&mut self, name: impl Into<String>, data: &'a mut [u8]) -> u64 {
+        self.push(name.into(), data.as_mut_ptr(), data.len(), true)
+    }
+
+    /// Maps a read-only buffer in a new region; returns its base address.
+    pub fn add_readonly_region(&mut self, name: impl Into<String>, data: &'a [u8]) -> u64 {
+        // Never written through: its store length is 0.
+        self.push(name.into(), data.as_ptr().cast_mut(), data.len(), false)
+    }
+
+    fn push(&mut self, name: String, host: *mut u8, len: usize, writable: bool) -> u64 {
+        assert!(
+            len <= u32::MAX as usize,
+            "region larger than the 4 GiB a region can address"
+        );
+        let id = self.regions.len() as u32;
+        self.regions.push(Region::UNMAPPED);
+        self.kinds.push(RegionKind::Named(name));
+        self.set(id, host, len, writable);
+        vaddr(id, 0)
+    }
+
+    /// Clears the stack frames used since the last reset and leaves only frame 0 mapped,
+    /// so every run starts from the same zeroed state.
+    pub fn reset_stack(&mut self) {
+        let used = self.dirty_frames.max(1) * STACK_SIZE;
+        self.stack[..used].fill(0);
+        for frame in 0..MAX_CALL_FRAMES {
+            let len = if frame == 0 { STACK_SIZE as u64 } else { 0 };
+            let r = &mut self.regions[STACK_REGION as usize + frame];
+            r.load_len = len;
+            r.store_len = len;
+        }
+        self.dirty_frames = 1;
+    }
+
+    /// Maps (when entering) or unmaps (when returning from) the stack of `frame`, so a
+    /// pointer into a finished frame's stack faults instead of reading stale data.
+    pub fn set_frame_mapped(&mut self, frame: usize, mapped: bool) {
+        let len = if mapped { STACK_SIZE as u64 } else { 0 };
+        let r = &mut self.regions[STACK_REGION as usize + frame];
+        r.load_len = len;
+        r.store_len = len;
+        self.dirty_frames = self.dirty_frames.max(frame + 1);
+    }
+
+    /// Host address of byte 0 of `frame`'s stack (its r10 is 512 bytes above).
+    pub fn stack_base(&mut self, frame: usize) -> *mut u8 {
+        self.stack[frame * STACK_SIZE..].as_mut_ptr()
+    }
+
+    /// Checks an access and gives the host address of its first byte.
+    #[inline(always)]
+    pub fn translate(&self, addr: u64, size: usize, access: Access) -> Result<*mut u8, AccessFault> {
+        let off = addr & 0xffff_ffff;
+        if let Some(r) = self.regions.get((addr >> REGION_SHIFT) as usize) {
+            let len = if access == Access::Load {
+                r.load_len
+            } else {
+                r.store_len
+            };
+            if off + size as u64 <= len {
+                return Ok(r.host.wrapping_add(off as usize));
+            }
+        }
+        Err(self.fault(addr, size, access))
+    }
+
+    /// Explains why an access at `addr` is invalid (the slow path of [`Self::translate`]).
+    #[cold]
+    pub fn fault(&self, addr: u64, size: usize, access: Access) -> AccessFault {
+        let id = (addr >> REGION_SHIFT) as usize;
+        let off = addr & 0xffff_ffff;
+        let reason = match (self.regions.get(id), self.kinds.get(id)) {
+            (_, Some(RegionKind::Null)) if id == NULL_REGION as usize => {
+                "not a pointer (null or a plain number)".to_string()
+            }
+            (Some(r), Some(kind)) => {
+                if r.load_len == 0 {
+                    format!("{kind} is not mapped")
+                } else if access != Access::Load && r.store_len == 0 {
+                    format!("{kind} is read-only")
+                } else {
+                    format!(
+                        "offset {off} is outside {kind} ({} bytes)",
+                        r.load_len
+                    )
+                }
+            }
+            _ => format!("no region {id} is mapped"),
+        };
+        AccessFault {
+            access,
+            addr,
+            size,
+            reason,
+        }
+    }
+
+    /// Reads `size` (1, 2, 4 or 8) bytes, little-endian, zero-extended.
+    #[inline(always)]
+    pub fn load(&self, addr: u64, size: usize) -> Result<u64, AccessFault> {
+        let p = self.translate(addr, size, Access::Load)?;
+        // SAFETY: `translate` checked that `size` bytes at `p` lie inside a live region
+        // (a buffer borrowed for 'a or the owned stack); unaligned reads are allowed.
+        Ok(unsafe { read_host(p, size) })
+    }
+
+    /// Writes the low `size` bytes of `value`, little-endian.
+    #[inline(always)]
+    pub fn store(&mut self, addr: u64, size: usize, value: u64) -> Result<(), AccessFault> {
+        let p = self.translate(addr, size, Access::Store)?;
+        // SAFETY: `translate` checked that `size` bytes at `p` lie inside a writable live
+        // region.
+        unsafe { write_host(p, size, value) };
+        Ok(())
+    }
+
+    /// Copies program memory into `buf` (for helpers).
+    pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let p = self.translate(addr, buf.len(), Access::Load)?;
+        // SAFETY: `translate` checked the whole range; `buf` is a separate host buffer
+        // (regions never alias a `&mut` the caller holds: they borrow for 'a).
+        unsafe { std::ptr::copy(p, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into program memory (for helpers).
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), AccessFault> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let p = self.translate(addr, data.len(), Access::Store)?;
+        // SAFETY: `translate` checked the whole range is writable; `copy` tolerates overlap.
+        unsafe { std::ptr::copy(data.as_ptr(), p, data.len()) };
+        Ok(())
+    }
+
+    /// The kind of the region an address points into, if any.
+    pub fn region_kind(&self, addr: u64) -> Option<&RegionKind> {
+        self.kinds.get((addr >> REGION_SHIFT) as usize)
+    }
+}
+
+/// Reads `size` bytes at `p` little-endian.
+///
+/// # Safety
+/// `p..p+size` must be readable host memory.
+#[inline(always)]
+pub unsafe fn read_host(p: *const u8, size: usize) -> u64 {
+    // SAFETY: the caller guarantees `size` readable bytes at `p`.
+    unsafe {
+        match size {
+            1 => *p as u64,
+            2 => u16::from_le(p.cast::<u16>().read_unaligned()) as u64,
+            4 => u32::from_le(p.cast::<u32>().read_unaligned()) as u64,
+            _ => u64::from_le(p.cast::<u64>().read_unaligned()),
+        }
+    }
+}
+
+/// Writes the low `size` bytes of `v` at `p` little-endian.
+///
+/// # Safety
+/// `p..p+size` must be writable host memory.
+#[inline(always)]
+pub unsafe fn write_host(p: *mut u8, size: usize, v: u64) {
+    // SAFETY: the caller guarantees `size` writable bytes at `p`.
+    unsafe {
+        match size {
+            1 => *p = v as u8,
+            2 => p.cast::<u16>().write_unaligned((v as u16).to_le()),
+            4 => p.cast::<u32>().write_unaligned((v as u32).to_le()),
+            _ => p.cast::<u64>().write_unaligned(v.to_le()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_fixed_and_checked() {
+        let mut ctx = [1u8, 2, 3, 4];
+        let mut mem = Memory::new();
+        let a = mem.set_ctx(&mut ctx);
+        assert_eq!(a, vaddr(CTX_REGION, 0));
+        assert_eq!(mem.load(a, 4).unwrap(), 0x04030201);
+        assert_eq!(mem.load(a + 2, 2).unwrap(), 0x0403);
+        let e = mem.load(a + 1, 4).unwrap_err();
+        assert!(e.reason.contains("outside context (4 bytes)"), "{e}");
+        mem.store(a, 1, 9).unwrap();
+        assert_eq!(mem.load(a, 1).unwrap(), 9);
+        assert!(mem.load(0, 1).unwrap_err().reason.contains("not a pointer"));
+        assert!(mem.load(u64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn readonly_regions_refuse_stores() {
+        let data = [7u8; 8];
+        let mut mem = Memory::new();
+        let a = mem.add_readonly_region(".rodata", &data);
+        assert_eq!(a, vaddr(FIRST_DYNAMIC_REGION, 0));
+        assert_eq!(mem.load(a, 8).unwrap(), 0x0707070707070707);
+        let e = mem.store(a, 1, 0).unwrap_err();
+        assert!(e.reason.contains(".rodata is read-only"), "{e}");
+    }
+
+    #[test]
+    fn stack_frames_map_and_unmap() {
+        let mut mem = Memory::new();
+        let fp = frame_pointer(0);
+        mem.store(fp - 8, 8, 42).unwrap();
+        assert!(mem.store(fp, 1, 0).is_err());
+        assert!(mem.load(frame_pointer(1) - 8, 8).is_err());
+        mem.set_frame_mapped(1, true);
+        mem.store(frame_pointer(1) - 8, 8, 5).unwrap();
+        mem.set_frame_mapped(1, false);
+        let e = mem.load(frame_pointer(1) - 8, 8).unwrap_err();
+        assert!(e.reason.contains("stack of frame 1 is not mapped"), "{e}");
+        mem.reset_stack();
+        assert_eq!(mem.load(fp - 8, 8).unwrap(), 0);
+    }
+}
