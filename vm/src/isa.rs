@@ -109,7 +109,7 @@ impl Insn {
 
 /// Splits a byte string into instruction slots.
 pub fn slots_from_bytes(bytes: &[u8]) -> Result<Vec<Insn>, DecodeError> {
-    if bytes.len() % INSN_SIZE != 0 {
+    if !bytes.len().is_multiple_of(INSN_SIZE) {
         return Err(DecodeError::Truncated {
             len: bytes.len(),
             index: bytes.len() / INSN_SIZE,

@@ -1,6 +1,8 @@
-//! The eBPF virtual machine: instruction set, memory model, interpreter and helper
-//! registry.
+//! The eBPF virtual machine: instruction set, assembler and disassembler, memory model,
+//! interpreter and helper registry.
 
+pub mod asm;
+pub mod disasm;
 pub mod error;
 pub mod helpers;
 pub mod interp;
