@@ -60,8 +60,13 @@ pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, String> {
     (0..compact.len())
         .step_by(2)
         .map(|i| {
-            u8::from_str_radix(&compact[i..i + 2], 16)
-                .map_err(|_| format!("'{}' at byte {} is not a hex byte", &compact[i..i + 2], i / 2))
+            u8::from_str_radix(&compact[i..i + 2], 16).map_err(|_| {
+                format!(
+                    "'{}' at byte {} is not a hex byte",
+                    &compact[i..i + 2],
+                    i / 2
+                )
+            })
         })
         .collect()
 }

@@ -46,7 +46,12 @@ pub enum RunError {
 }
 
 /// Runs `program` on a copy of `mem` with the conformance suite's helpers; returns r0.
-pub fn run_bare(program: &Program, mem: &[u8], engine: Engine, config: Config) -> Result<u64, RunError> {
+pub fn run_bare(
+    program: &Program,
+    mem: &[u8],
+    engine: Engine,
+    config: Config,
+) -> Result<u64, RunError> {
     if engine != Engine::Interp {
         return Err(RunError::EngineUnavailable(engine));
     }

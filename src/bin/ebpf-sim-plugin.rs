@@ -18,11 +18,15 @@ fn run() -> Result<u64, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--engine" => {
-                let value = args.next().ok_or("--engine needs a value (interp or jit)")?;
+                let value = args
+                    .next()
+                    .ok_or("--engine needs a value (interp or jit)")?;
                 engine = value.parse()?;
             }
             "-h" | "--help" => {
-                return Err("usage: ebpf-sim-plugin [MEM] [--engine interp|jit] < program.hex".into())
+                return Err(
+                    "usage: ebpf-sim-plugin [MEM] [--engine interp|jit] < program.hex".into(),
+                )
             }
             a if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ if mem_hex.is_none() => mem_hex = Some(arg),

@@ -82,7 +82,11 @@ impl<C> Helpers<C> {
 }
 
 /// Helper 5 of the bpf_conformance suite: returns its first argument.
-pub fn conformance_identity<C>(_: &mut C, _: &mut Memory<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+pub fn conformance_identity<C>(
+    _: &mut C,
+    _: &mut Memory<'_>,
+    args: [u64; 5],
+) -> Result<u64, HelperError> {
     Ok(args[0])
 }
 

@@ -407,7 +407,10 @@ impl<C> Interpreter<C> {
                 // frame's 512 bytes (r10 is never written), and `stack_top` is the top of
                 // that frame's stack, owned by `mem` for the whole run.
                 let v = unsafe {
-                    memory::read_host(stack_top.wrapping_sub(STACK_SIZE).add($x.off as usize), $size)
+                    memory::read_host(
+                        stack_top.wrapping_sub(STACK_SIZE).add($x.off as usize),
+                        $size,
+                    )
                 };
                 d!($x) = $ext(v);
             }};
@@ -548,7 +551,11 @@ impl<C> Interpreter<C> {
                 LDABS | LDIND => {
                     // Legacy packet loads read network-order data; out of range ends the
                     // program with r0 = 0, as in the kernel.
-                    let base = if x.op == LDIND { s!(x) as u32 as i64 } else { 0 };
+                    let base = if x.op == LDIND {
+                        s!(x) as u32 as i64
+                    } else {
+                        0
+                    };
                     let off = base + x.imm as i64;
                     let size = x.aux as usize;
                     let v = u32::try_from(off)
@@ -627,7 +634,12 @@ impl<C> Interpreter<C> {
                                 r[0] = self.call_helper(mem, env, v, &r, pc - 1)?;
                                 continue;
                             }
-                            None => return Err(VmError::BadCallx { pc: pc - 1, target: v }),
+                            None => {
+                                return Err(VmError::BadCallx {
+                                    pc: pc - 1,
+                                    target: v,
+                                })
+                            }
                         }
                     };
                     if count > budget {

@@ -58,7 +58,9 @@ impl Region {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegionKind {
     Null,
-    Stack { frame: usize },
+    Stack {
+        frame: usize,
+    },
     Ctx,
     Packet,
     Code,
@@ -247,7 +249,12 @@ impl<'a> Memory<'a> {
 
     /// Checks an access and gives the host address of its first byte.
     #[inline(always)]
-    pub fn translate(&self, addr: u64, size: usize, access: Access) -> Result<*mut u8, AccessFault> {
+    pub fn translate(
+        &self,
+        addr: u64,
+        size: usize,
+        access: Access,
+    ) -> Result<*mut u8, AccessFault> {
         let off = addr & 0xffff_ffff;
         if let Some(r) = self.regions.get((addr >> REGION_SHIFT) as usize) {
             let len = if access == Access::Load {
@@ -277,10 +284,7 @@ impl<'a> Memory<'a> {
                 } else if access != Access::Load && r.store_len == 0 {
                     format!("{kind} is read-only")
                 } else {
-                    format!(
-                        "offset {off} is outside {kind} ({} bytes)",
-                        r.load_len
-                    )
+                    format!("offset {off} is outside {kind} ({} bytes)", r.load_len)
                 }
             }
             _ => format!("no region {id} is mapped"),

@@ -6,7 +6,7 @@
 //! constant offsets from r10 are provably inside the frame), every `lddw` resolved to its
 //! 64-bit value. The verifier checks much more; this is the floor.
 
-use crate::isa::{self, pseudo, Decoded, DecodeError, Insn, Op, FRAME_REG};
+use crate::isa::{self, pseudo, DecodeError, Decoded, Insn, Op, FRAME_REG};
 use crate::memory::{vaddr, CODE_REGION};
 
 /// The kernel's limit on program size for privileged loads.
@@ -37,7 +37,10 @@ pub enum ProgramError {
     #[error("insn {index}: last insn is not an exit or jmp (execution would fall off the end)")]
     FallsOffEnd { index: usize },
     #[error("insn {index}: frame pointer is read only (r10 is written by {mnemonic})")]
-    WritesFramePointer { index: usize, mnemonic: &'static str },
+    WritesFramePointer {
+        index: usize,
+        mnemonic: &'static str,
+    },
     #[error("insn {index}: calls to kernel functions (kfuncs) are not supported")]
     Kfunc { index: usize },
     #[error("insn {index}: {message}")]
@@ -167,7 +170,8 @@ impl Program {
                         value = vaddr(CODE_REGION, t as u32);
                     }
                     _ => {
-                        value = resolve(&d).map_err(|message| ProgramError::Lddw { index, message })?
+                        value =
+                            resolve(&d).map_err(|message| ProgramError::Lddw { index, message })?
                     }
                 },
                 _ => {}
@@ -180,7 +184,9 @@ impl Program {
                 value,
             });
         }
-        let last = insns.last().expect("a non-empty program decodes to instructions");
+        let last = insns
+            .last()
+            .expect("a non-empty program decodes to instructions");
         if !matches!(last.decoded.spec.op, Op::Exit | Op::Ja { .. }) {
             return Err(ProgramError::FallsOffEnd { index: last.index });
         }
@@ -250,12 +256,20 @@ mod tests {
         assert_eq!(Program::new(vec![]).unwrap_err(), ProgramError::Empty);
         assert!(matches!(
             Program::new(vec![ja(5), EXIT]).unwrap_err(),
-            ProgramError::TargetOutOfRange { index: 0, target: 6, .. }
+            ProgramError::TargetOutOfRange {
+                index: 0,
+                target: 6,
+                ..
+            }
         ));
         let lddw = [Insn::new(0x18, 0, 0, 0, 1), Insn::new(0, 0, 0, 0, 0)];
         assert!(matches!(
             Program::new(vec![ja(1), lddw[0], lddw[1], EXIT]).unwrap_err(),
-            ProgramError::TargetIntoLddw { index: 0, target: 2, .. }
+            ProgramError::TargetIntoLddw {
+                index: 0,
+                target: 2,
+                ..
+            }
         ));
         assert_eq!(
             Program::new(vec![mov]).unwrap_err(),
