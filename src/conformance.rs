@@ -54,7 +54,7 @@ pub fn parse_u64(text: &str) -> Option<u64> {
 /// Parses hex bytes separated by whitespace (`-- mem` and the plugin's MEM argument).
 pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, String> {
     let compact: String = text.split_whitespace().collect();
-    if compact.len() % 2 != 0 {
+    if !compact.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", compact.len()));
     }
     (0..compact.len())

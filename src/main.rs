@@ -1,1 +1,118 @@
-fn main() {}
+//! The `ebpf-sim` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ebpf_sim::engine::Engine;
+
+mod commands;
+
+/// A userspace eBPF virtual machine and simulator: run, inspect and check eBPF programs
+/// without a kernel.
+#[derive(Parser)]
+#[command(name = "ebpf-sim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How a program file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Guess: assembler text if the file is text, else raw bytecode.
+    Auto,
+    /// Assembler text in the bpf_conformance syntax.
+    Asm,
+    /// Raw little-endian bytecode, 8 bytes per instruction.
+    Raw,
+    /// Raw bytecode written as hex digits (whitespace ignored).
+    Hex,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble eBPF assembler text (bpf_conformance syntax) into bytecode.
+    ///
+    /// Syntax: `mov %r0, 1`, `ldxw %r2, [%r1+4]`, `jeq %r1, 0x10, label`, `call 5`,
+    /// `call local fn`, `lock fetch add [%r10-8], %r1`, `lddw %r1, 0x1122334455667788`, `exit`.
+    Asm {
+        /// Assembler source file (`-` for standard input).
+        input: PathBuf,
+        /// Write the bytecode here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Write hex text (one instruction per line) instead of raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Disassemble bytecode into assembler text that `asm` turns back into the same bytes.
+    Disasm {
+        /// Bytecode file (`-` for standard input).
+        input: PathBuf,
+        /// How the input is written.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: Format,
+        /// Prefix each line with its instruction index.
+        #[arg(long)]
+        numbered: bool,
+    },
+    /// Run a bare program once and print r0.
+    ///
+    /// r1 points to a writable copy of the memory given with --mem (0 when there is none)
+    /// and r2 holds its length, as in the bpf_conformance suite; helper 5 returns its
+    /// first argument.
+    Exec {
+        /// Program file: assembler text or raw bytecode (`-` for standard input).
+        program: PathBuf,
+        /// Input memory as hex bytes, e.g. "00 01 02 ff".
+        #[arg(long, value_name = "HEX", conflicts_with = "mem_file")]
+        mem: Option<String>,
+        /// Input memory read from a file, byte for byte.
+        #[arg(long, value_name = "FILE")]
+        mem_file: Option<PathBuf>,
+        /// How the program file is written.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: Format,
+        /// Execution engine.
+        #[arg(long, default_value = "interp")]
+        engine: Engine,
+        /// Most instructions the run may execute before it is stopped.
+        #[arg(long, default_value_t = ebpf_sim::vm::interp::DEFAULT_BUDGET)]
+        budget: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Asm { input, output, hex } => commands::asm(&input, output.as_deref(), hex),
+        Command::Disasm {
+            input,
+            format,
+            numbered,
+        } => commands::disasm(&input, format, numbered),
+        Command::Exec {
+            program,
+            mem,
+            mem_file,
+            format,
+            engine,
+            budget,
+        } => commands::exec(
+            &program,
+            mem.as_deref(),
+            mem_file.as_deref(),
+            format,
+            engine,
+            budget,
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -36,7 +36,7 @@ impl Default for Config {
 
 macro_rules! ops {
     ($($name:ident),* $(,)?) => {
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms, clippy::enum_variant_names)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[repr(u8)]
         enum X { $($name),* }
@@ -333,8 +333,7 @@ impl<C> Interpreter<C> {
     /// Runs the program once with r1..r5 set to `args`; returns r0.
     pub fn run(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
         mem.reset_stack();
-        let result = self.execute(mem, env, args);
-        result
+        self.execute(mem, env, args)
     }
 
     #[allow(clippy::too_many_lines)]

@@ -1,0 +1,76 @@
+//! The `ebpf-sim` command line, run as a user would.
+
+use std::process::{Command, Output};
+
+fn ebpf_sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn exec_runs_the_bundled_example() {
+    let o = ebpf_sim(&["exec", "testdata/asm/fnv1a.s", "--mem", "68 65 6c 6c 6f"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0x4f9f2cab\n");
+}
+
+#[test]
+fn asm_then_disasm_then_exec_raw() {
+    let dir = std::env::temp_dir().join(format!("ebpf-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("fnv1a.bin");
+    let o = ebpf_sim(&["asm", "testdata/asm/fnv1a.s", "-o", bin.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&bin).unwrap().len(), 11 * 8);
+
+    let o = ebpf_sim(&["disasm", bin.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let want = "mov32 %r0, -2128831035\nmov %r3, 0\njge %r3, %r2, +7\nmov %r4, %r1\nadd %r4, %r3\n\
+                ldxb %r5, [%r4]\nxor32 %r0, %r5\nmul32 %r0, 16777619\nadd %r3, 1\nja -8\nexit\n";
+    assert_eq!(text, want);
+    let asm = dir.join("round.s");
+    std::fs::write(&asm, &text).unwrap();
+    let o = ebpf_sim(&["exec", asm.to_str().unwrap(), "--mem", "68656c6c6f"]);
+    assert_eq!(stdout(&o), "0x4f9f2cab\n", "{}", stderr(&o));
+
+    let o = ebpf_sim(&["exec", bin.to_str().unwrap(), "--mem", "68 65 6c 6c 6f"]);
+    assert_eq!(stdout(&o), "0x4f9f2cab\n", "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn errors_are_clear_and_exit_non_zero() {
+    let dir = std::env::temp_dir().join(format!("ebpf-sim-cli-err-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("bad.s", b"mov %r0, 1\nfrob %r1\nexit\n", "bad.s: line 2"),
+        ("noexit.s", b"mov %r0, 1\n", "insn 0: last insn is not an exit or jmp"),
+        ("loop.s", b"l:\nja l\nexit\n", "insn 0: instruction budget of 1000000 exceeded"),
+        ("fault.s", b"ldxdw %r0, [%r1+0]\nexit\n", "invalid load of 8 bytes at 0x0"),
+        ("trunc.bin", &[0x95, 0, 0, 0, 0, 0, 0, 0, 0xb7], "not a whole number of 8-byte instructions"),
+        ("opcode.bin", &[0xff, 0, 0, 0, 0, 0, 0, 0], "insn 0: unknown opcode 0xff"),
+        ("r12.bin", &[0xbf, 0x0c, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0], "invalid register r12"),
+    ];
+    for (name, content, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let o = ebpf_sim(&["exec", path.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{name}: '{}' lacks '{want}'", stderr(&o));
+    }
+    let o = ebpf_sim(&["exec", "/nonexistent/prog.s"]);
+    assert!(stderr(&o).contains("/nonexistent/prog.s"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
