@@ -56,19 +56,47 @@ fn errors_are_clear_and_exit_non_zero() {
     std::fs::create_dir_all(&dir).unwrap();
     let cases: &[(&str, &[u8], &str)] = &[
         ("bad.s", b"mov %r0, 1\nfrob %r1\nexit\n", "bad.s: line 2"),
-        ("noexit.s", b"mov %r0, 1\n", "insn 0: last insn is not an exit or jmp"),
-        ("loop.s", b"l:\nja l\nexit\n", "insn 0: instruction budget of 1000000 exceeded"),
-        ("fault.s", b"ldxdw %r0, [%r1+0]\nexit\n", "invalid load of 8 bytes at 0x0"),
-        ("trunc.bin", &[0x95, 0, 0, 0, 0, 0, 0, 0, 0xb7], "not a whole number of 8-byte instructions"),
-        ("opcode.bin", &[0xff, 0, 0, 0, 0, 0, 0, 0], "insn 0: unknown opcode 0xff"),
-        ("r12.bin", &[0xbf, 0x0c, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0], "invalid register r12"),
+        (
+            "noexit.s",
+            b"mov %r0, 1\n",
+            "insn 0: last insn is not an exit or jmp",
+        ),
+        (
+            "loop.s",
+            b"l:\nja l\nexit\n",
+            "insn 0: instruction budget of 1000000 exceeded",
+        ),
+        (
+            "fault.s",
+            b"ldxdw %r0, [%r1+0]\nexit\n",
+            "invalid load of 8 bytes at 0x0",
+        ),
+        (
+            "trunc.bin",
+            &[0x95, 0, 0, 0, 0, 0, 0, 0, 0xb7],
+            "not a whole number of 8-byte instructions",
+        ),
+        (
+            "opcode.bin",
+            &[0xff, 0, 0, 0, 0, 0, 0, 0],
+            "insn 0: unknown opcode 0xff",
+        ),
+        (
+            "r12.bin",
+            &[0xbf, 0x0c, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0],
+            "invalid register r12",
+        ),
     ];
     for (name, content, want) in cases {
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
         let o = ebpf_sim(&["exec", path.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains(want), "{name}: '{}' lacks '{want}'", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "{name}: '{}' lacks '{want}'",
+            stderr(&o)
+        );
     }
     let o = ebpf_sim(&["exec", "/nonexistent/prog.s"]);
     assert!(stderr(&o).contains("/nonexistent/prog.s"), "{}", stderr(&o));

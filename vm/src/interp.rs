@@ -87,6 +87,8 @@ struct XInsn {
 /// A program lowered for the interpreter, with its helpers.
 pub struct Interpreter<C> {
     code: Vec<XInsn>,
+    /// Per slot: whether `callx` may enter there (only function entries may).
+    entries: Vec<bool>,
     helpers: Helpers<C>,
     config: Config,
 }
@@ -312,6 +314,9 @@ impl<C> Interpreter<C> {
         }
         Ok(Interpreter {
             code: lower(program),
+            entries: (0..program.len())
+                .map(|i| program.is_function_entry(i))
+                .collect(),
             helpers,
             config: Config::default(),
         })
@@ -695,7 +700,7 @@ impl<C> Interpreter<C> {
         }
         let t = (v & 0xffff_ffff) as usize;
         // Only function entries are valid: they are the only values `lddw func` produces.
-        (t < self.code.len() && self.code[t].op != X::UNREACHABLE).then_some(t)
+        self.entries.get(t).copied().unwrap_or(false).then_some(t)
     }
 
     #[inline]
@@ -852,6 +857,27 @@ mod tests {
         assert!(matches!(
             run(&p, &mut []).unwrap_err(),
             VmError::CallDepth { pc: 0, frames: 9 }
+        ));
+    }
+
+    #[test]
+    fn callx_enters_functions_only() {
+        // r2 = &fn (slot 4); callx r2; exit | fn: r0 = 42; exit
+        let mut p = vec![
+            Insn::new(0x18, 2, crate::isa::pseudo::FUNC, 0, 3),
+            Insn::default(),
+            Insn::new(0x8d, 2, 0, 0, 0),
+            EXIT,
+            Insn::new(0xb7, 0, 0, 0, 42),
+            EXIT,
+        ];
+        assert_eq!(run(&p, &mut []).unwrap(), 42);
+        // r2 += 1 points into the middle of the function
+        p.insert(2, Insn::new(0x07, 2, 0, 0, 1));
+        p[0].imm = 4;
+        assert!(matches!(
+            run(&p, &mut []).unwrap_err(),
+            VmError::BadCallx { pc: 3, .. }
         ));
     }
 
