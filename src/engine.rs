@@ -5,15 +5,37 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ebpf_sim_jit::JitProgram;
 use ebpf_sim_vm::helpers::conformance_helpers;
 use ebpf_sim_vm::{Config, Interpreter, Memory, Program, VmError};
 
 /// An execution engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    #[default]
     Interp,
     Jit,
+}
+
+impl Default for Engine {
+    /// The JIT where this build has one, else the interpreter.
+    fn default() -> Self {
+        if ebpf_sim_jit::AVAILABLE {
+            Engine::Jit
+        } else {
+            Engine::Interp
+        }
+    }
+}
+
+impl Engine {
+    /// The engines this build can run.
+    pub fn available() -> Vec<Engine> {
+        let mut v = vec![Engine::Interp];
+        if ebpf_sim_jit::AVAILABLE {
+            v.push(Engine::Jit);
+        }
+        v
+    }
 }
 
 impl FromStr for Engine {
@@ -43,6 +65,8 @@ pub enum RunError {
     Vm(#[from] VmError),
     #[error("the {0} engine is not available in this build")]
     EngineUnavailable(Engine),
+    #[error("JIT: {0}")]
+    Jit(#[from] ebpf_sim_jit::JitError),
 }
 
 /// Runs `program` on a copy of `mem` with the conformance suite's helpers; returns r0.
@@ -52,10 +76,9 @@ pub fn run_bare(
     engine: Engine,
     config: Config,
 ) -> Result<u64, RunError> {
-    if engine != Engine::Interp {
+    if !Engine::available().contains(&engine) {
         return Err(RunError::EngineUnavailable(engine));
     }
-    let vm = Interpreter::new(program, conformance_helpers::<()>())?.with_config(config);
     let mut data = mem.to_vec();
     let len = data.len() as u64;
     let mut memory = Memory::new();
@@ -65,5 +88,14 @@ pub fn run_bare(
         memory.set_ctx(&mut data)
     };
     memory.packet_is_ctx();
-    Ok(vm.run(&mut memory, &mut (), [r1, len, 0, 0, 0])?)
+    let args = [r1, len, 0, 0, 0];
+    let helpers = conformance_helpers::<()>();
+    Ok(match engine {
+        Engine::Interp => Interpreter::new(program, helpers)?
+            .with_config(config)
+            .run(&mut memory, &mut (), args)?,
+        Engine::Jit => JitProgram::compile(program, helpers)?
+            .with_config(config)
+            .run(&mut memory, &mut (), args)?,
+    })
 }

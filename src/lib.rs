@@ -5,6 +5,7 @@
 //! command line shares with tests: engine choice and bare runs ([`engine`]) and the
 //! bpf_conformance file format ([`conformance`]).
 
+pub use ebpf_sim_jit as jit;
 pub use ebpf_sim_loader as loader;
 pub use ebpf_sim_vm as vm;
 

@@ -65,7 +65,7 @@ fn check(name: &str, t: &ConformanceTest, outcome: Result<u64, String>) -> Resul
 #[test]
 fn conformance_suite_in_process() {
     let Some(tests) = load_suite() else { return };
-    for engine in [Engine::Interp] {
+    for engine in Engine::available() {
         let mut failures = Vec::new();
         for (name, t, insns) in &tests {
             let outcome = Program::new(insns.clone())
@@ -96,40 +96,43 @@ fn hex(bytes: &[u8]) -> String {
 fn conformance_suite_through_plugin() {
     let Some(tests) = load_suite() else { return };
     let plugin = env!("CARGO_BIN_EXE_ebpf-sim-plugin");
-    let mut failures = Vec::new();
-    for (name, t, insns) in &tests {
-        let mut cmd = Command::new(plugin);
-        if !t.mem.is_empty() {
-            cmd.arg(hex(&t.mem));
+    for engine in Engine::available() {
+        let mut failures = Vec::new();
+        for (name, t, insns) in &tests {
+            let mut cmd = Command::new(plugin);
+            if !t.mem.is_empty() {
+                cmd.arg(hex(&t.mem));
+            }
+            cmd.args(["--engine", &engine.to_string()]);
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().unwrap();
+                writeln!(stdin, "{}", hex(&slots_to_bytes(insns))).unwrap();
+            }
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let outcome = if out.status.success() {
+                u64::from_str_radix(&stdout, 16)
+                    .map_err(|_| format!("unparsable output '{stdout}'"))
+            } else {
+                Err(stdout)
+            };
+            if let Err(f) = check(name, t, outcome) {
+                failures.push(f);
+            }
         }
-        cmd.args(["--engine", "interp"]);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            writeln!(stdin, "{}", hex(&slots_to_bytes(insns))).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let outcome = if out.status.success() {
-            u64::from_str_radix(&stdout, 16).map_err(|_| format!("unparsable output '{stdout}'"))
-        } else {
-            Err(stdout)
-        };
-        if let Err(f) = check(name, t, outcome) {
-            failures.push(f);
-        }
+        println!(
+            "conformance (plugin, {engine}): {} passed, {} failed of {} tests",
+            tests.len() - failures.len(),
+            failures.len(),
+            tests.len()
+        );
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
-    println!(
-        "conformance (plugin, interp): {} passed, {} failed of {} tests",
-        tests.len() - failures.len(),
-        failures.len(),
-        tests.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -242,6 +242,18 @@ impl<'a> Memory<'a> {
         self.dirty_frames = self.dirty_frames.max(frame + 1);
     }
 
+    /// The region table as a raw pointer and length, for JIT-compiled code, which reads it
+    /// and maps or unmaps stack frames in it during a run.
+    pub fn region_table_mut(&mut self) -> (*mut Region, usize) {
+        (self.regions.as_mut_ptr(), self.regions.len())
+    }
+
+    /// Records that frames `0..frames` were used (by code that mapped them itself), so the
+    /// next [`Self::reset_stack`] clears them.
+    pub fn note_frames_used(&mut self, frames: usize) {
+        self.dirty_frames = self.dirty_frames.max(frames.min(MAX_CALL_FRAMES));
+    }
+
     /// Host address of byte 0 of `frame`'s stack (its r10 is 512 bytes above).
     pub fn stack_base(&mut self, frame: usize) -> *mut u8 {
         self.stack[frame * STACK_SIZE..].as_mut_ptr()

@@ -1,0 +1,143 @@
+//! The context block JIT code reads through r12, and the trampolines it calls.
+
+use std::mem::offset_of;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ebpf_sim_vm::helpers::{HelperError, Helpers};
+use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
+use ebpf_sim_vm::VmError;
+
+/// How a run ended, as JIT code records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum Status {
+    Ok = 0,
+    Memory = 1,
+    Budget = 2,
+    CallDepth = 3,
+    /// A trampoline stored the error in `JitCtx::error`.
+    Error = 4,
+}
+
+#[repr(C)]
+pub(crate) struct JitCtx {
+    pub regions: *mut Region,
+    pub nregions: u64,
+    pub count: u64,
+    pub budget: u64,
+    /// r10 of the current frame.
+    pub fp: u64,
+    pub depth: u64,
+    pub max_depth: u64,
+    pub saved_rsp: u64,
+    pub fault_addr: u64,
+    pub fault_pc: u64,
+    /// Memory faults: size | kind << 8 (0 load, 1 store, 2 atomic).
+    pub fault_info: u64,
+    pub status: u64,
+    pub args: [u64; 5],
+    pub saved_r0: u64,
+    pub callx_r0: u64,
+    pub stack_base: *mut u8,
+    // Read only by the trampolines.
+    pub env: *mut (),
+    pub mem: *mut (),
+    pub helpers: *const (),
+    pub functions: *const Option<usize>,
+    pub nfunctions: usize,
+    pub code_base: usize,
+    pub error: Option<VmError>,
+}
+
+macro_rules! offsets {
+    ($($name:ident = $field:ident),* $(,)?) => {
+        $(pub(crate) const $name: i32 = offset_of!(JitCtx, $field) as i32;)*
+    };
+}
+
+offsets! {
+    REGIONS = regions, NREGIONS = nregions, COUNT = count, BUDGET = budget, FP = fp,
+    DEPTH = depth, MAX_DEPTH = max_depth, SAVED_RSP = saved_rsp, FAULT_ADDR = fault_addr,
+    FAULT_PC = fault_pc, FAULT_INFO = fault_info, STATUS = status, ARGS = args,
+    SAVED_R0 = saved_r0, CALLX_R0 = callx_r0, STACK_BASE = stack_base,
+}
+
+pub(crate) const REGION_LOAD_LEN: i32 = offset_of!(Region, load_len) as i32;
+pub(crate) const REGION_STORE_LEN: i32 = offset_of!(Region, store_len) as i32;
+
+/// Runs helper `id` for JIT code. Never unwinds into JIT code: a panicking helper becomes
+/// an error.
+pub(crate) extern "C" fn helper_trampoline<C>(ctx: *mut JitCtx, id: u64, pc: u64) -> u64 {
+    // SAFETY: JIT code passes the context `run` set up; it lives for the whole run and no
+    // other reference to it is used while a trampoline runs.
+    let ctx = unsafe { &mut *ctx };
+    match call_helper::<C>(ctx, id, pc as usize) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.error = Some(e);
+            ctx.status = Status::Error as u64;
+            0
+        }
+    }
+}
+
+fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> {
+    // SAFETY: `run` stored pointers to the helper table, the environment and the memory
+    // it borrows mutably for the whole run; JIT code touches none of them meanwhile.
+    let (helpers, env, mem) = unsafe {
+        (
+            &*(ctx.helpers as *const Helpers<C>),
+            &mut *(ctx.env as *mut C),
+            &mut *(ctx.mem as *mut Memory<'static>),
+        )
+    };
+    let h = helpers.get(id).ok_or(VmError::UnknownHelper { pc, id })?;
+    let args = ctx.args;
+    let result = catch_unwind(AssertUnwindSafe(|| (h.func)(env, mem, args)))
+        .unwrap_or_else(|_| Err(HelperError::Other("the helper panicked".into())));
+    // A helper may have added regions: the table may have moved.
+    let (table, len) = mem.region_table_mut();
+    ctx.regions = table;
+    ctx.nregions = len as u64;
+    result.map_err(|error| VmError::Helper {
+        pc,
+        id,
+        name: h.name,
+        error,
+    })
+}
+
+/// Resolves a `callx` target: the code address of a function entry, or 0 after running the
+/// helper a plain number names (its r0 in `callx_r0`), as the interpreter does.
+pub(crate) extern "C" fn callx_trampoline<C>(ctx: *mut JitCtx, target: u64, pc: u64) -> u64 {
+    // SAFETY: as in `helper_trampoline`.
+    let ctx = unsafe { &mut *ctx };
+    let pc = pc as usize;
+    if target >> REGION_SHIFT == CODE_REGION as u64 {
+        let slot = (target & 0xffff_ffff) as usize;
+        if slot < ctx.nfunctions {
+            // SAFETY: `functions` points to `nfunctions` entries owned by the JitProgram.
+            if let Some(off) = unsafe { *ctx.functions.add(slot) } {
+                return (ctx.code_base + off) as u64;
+            }
+        }
+    } else if target >> REGION_SHIFT == 0 {
+        // SAFETY: as in `call_helper`.
+        let known = unsafe { &*(ctx.helpers as *const Helpers<C>) }
+            .get(target)
+            .is_some();
+        if known {
+            match call_helper::<C>(ctx, target, pc) {
+                Ok(v) => ctx.callx_r0 = v,
+                Err(e) => {
+                    ctx.error = Some(e);
+                    ctx.status = Status::Error as u64;
+                }
+            }
+            return 0;
+        }
+    }
+    ctx.error = Some(VmError::BadCallx { pc, target });
+    ctx.status = Status::Error as u64;
+    0
+}

@@ -1,0 +1,907 @@
+//! x86_64 code generation.
+//!
+//! Register mapping (as the kernel's JIT): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8,
+//! r6 rbx, r7 r13, r8 r14, r9 r15. r10 is not kept in a register: its virtual value lives
+//! in the context and rbp holds the host address of the current frame's stack top, so the
+//! proven-in-frame stack accesses are a single `[rbp + off]`. r12 holds the [`JitCtx`];
+//! r9, r10 and r11 are scratch.
+
+// dynasm! expands register operands to `.into()` calls clippy finds useless.
+#![allow(clippy::useless_conversion)]
+
+use dynasmrt::x64::Assembler;
+use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
+
+use ebpf_sim_vm::isa::{
+    AluOp, AtomicOp, Endian, JmpCond, Op, Size, FRAME_REG, MAX_CALL_FRAMES, STACK_SIZE,
+};
+use ebpf_sim_vm::memory::{PACKET_REGION, STACK_REGION};
+use ebpf_sim_vm::program::Program;
+
+use crate::ctx::{self as c, Status};
+
+const RAX: u8 = 0;
+const RDX: u8 = 2;
+const R9: u8 = 9;
+const R10: u8 = 10;
+const R11: u8 = 11;
+
+/// x86 register of each eBPF register r0..r9.
+const MAP: [u8; 10] = [0, 7, 6, 2, 1, 8, 3, 13, 14, 15];
+const REGION_SIZE: i32 = std::mem::size_of::<ebpf_sim_vm::memory::Region>() as i32;
+
+/// Out-of-line code reached on a fault or a budget check, emitted after the body.
+enum Stub {
+    Memory {
+        label: DynamicLabel,
+        pc: usize,
+        info: u64,
+    },
+    Budget {
+        label: DynamicLabel,
+        pc: usize,
+    },
+    /// A taken backward jump: check the budget, then go to the target.
+    BackEdge {
+        label: DynamicLabel,
+        pc: usize,
+        target: usize,
+    },
+    CallDepth {
+        label: DynamicLabel,
+        pc: usize,
+    },
+}
+
+pub(crate) struct Compiled {
+    pub code: ExecutableBuffer,
+    pub entry: dynasmrt::AssemblyOffset,
+    /// Per slot, the code offset of function entries (for callx).
+    pub functions: Vec<Option<usize>>,
+}
+
+struct Gen<'p> {
+    ops: Assembler,
+    labels: Vec<DynamicLabel>,
+    stubs: Vec<Stub>,
+    program: &'p Program,
+    helper_tramp: u64,
+    callx_tramp: u64,
+}
+
+pub(crate) fn compile(
+    program: &Program,
+    helper_tramp: u64,
+    callx_tramp: u64,
+) -> Result<Compiled, String> {
+    let mut ops = Assembler::new().map_err(|e| format!("cannot map code memory: {e}"))?;
+    let labels = (0..program.len())
+        .map(|_| ops.new_dynamic_label())
+        .collect();
+    let mut g = Gen {
+        ops,
+        labels,
+        stubs: Vec::new(),
+        program,
+        helper_tramp,
+        callx_tramp,
+    };
+    let entry = g.prologue();
+    g.body();
+    g.emit_stubs();
+    let functions = (0..program.len())
+        .map(|i| {
+            program
+                .is_function_entry(i)
+                .then(|| g.ops.labels().resolve_dynamic(g.labels[i]).ok())
+                .flatten()
+                .map(|o| o.0)
+        })
+        .collect();
+    g.ops.commit().map_err(|e| e.to_string())?;
+    let code = g
+        .ops
+        .finalize()
+        .map_err(|_| "cannot make code memory executable".to_string())?;
+    Ok(Compiled {
+        code,
+        entry,
+        functions,
+    })
+}
+
+/// First instruction of each basic block, and the instruction count of the block that
+/// starts there (charged to the budget on entry).
+fn block_costs(program: &Program) -> Vec<u64> {
+    let n = program.len();
+    let mut leader = vec![false; n];
+    leader[0] = true;
+    for ins in program.instructions() {
+        if let Some(t) = ins.target {
+            leader[t] = true;
+        }
+        let ends = matches!(
+            ins.decoded.spec.op,
+            Op::Ja { .. } | Op::Jmp { .. } | Op::Call | Op::Callx | Op::Exit
+        );
+        let next = ins.index + ins.decoded.slots();
+        if ends && next < n {
+            leader[next] = true;
+        }
+    }
+    let mut cost = vec![0u64; n];
+    let mut current = 0;
+    for ins in program.instructions() {
+        if leader[ins.index] {
+            current = ins.index;
+        }
+        cost[current] += 1;
+    }
+    cost
+}
+
+impl Gen<'_> {
+    fn prologue(&mut self) -> dynasmrt::AssemblyOffset {
+        let entry = self.ops.offset();
+        let main = self.labels[0];
+        dynasm!(self.ops
+            ; .arch x64
+            ; push rbp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, 8
+            ; mov r12, rdi
+            ; mov [r12 + c::SAVED_RSP], rsp
+            ; mov rdi, [r12 + c::ARGS]
+            ; mov rsi, [r12 + c::ARGS + 8]
+            ; mov rdx, [r12 + c::ARGS + 16]
+            ; mov rcx, [r12 + c::ARGS + 24]
+            ; mov r8, [r12 + c::ARGS + 32]
+            ; xor eax, eax
+            ; xor ebx, ebx
+            ; xor r13d, r13d
+            ; xor r14d, r14d
+            ; xor r15d, r15d
+            ; mov rbp, [r12 + c::STACK_BASE]
+            ; add rbp, STACK_SIZE as i32
+            ; call =>main
+            ; ->exit:
+            ; mov rsp, [r12 + c::SAVED_RSP]
+            ; add rsp, 8
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbx
+            ; pop rbp
+            ; ret
+        );
+        entry
+    }
+
+    fn reg(&self, bpf: u8) -> u8 {
+        MAP[bpf as usize]
+    }
+
+    /// The x86 register holding eBPF register `bpf`, loading r10's value into `scratch`.
+    fn read(&mut self, bpf: u8, scratch: u8) -> u8 {
+        if bpf == FRAME_REG {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(scratch), [r12 + c::FP]);
+            scratch
+        } else {
+            self.reg(bpf)
+        }
+    }
+
+    fn status_exit(&mut self, status: Status, pc: usize) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov QWORD [r12 + c::FAULT_PC], pc as i32
+            ; mov QWORD [r12 + c::STATUS], status as i32
+            ; jmp ->exit
+        );
+    }
+
+    fn budget_check(&mut self, pc: usize) {
+        let label = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r11, [r12 + c::COUNT]
+            ; cmp r11, [r12 + c::BUDGET]
+            ; ja =>label
+        );
+        self.stubs.push(Stub::Budget { label, pc });
+    }
+
+    /// Checks an access of `size` bytes at `base + off` against the region table and leaves
+    /// `host address + size` in r10 (so the access is `[r10 - size]`). Clobbers r9, r11.
+    fn translate(&mut self, base: u8, off: i16, size: usize, store: bool, atomic: bool, pc: usize) {
+        let fault = self.ops.new_dynamic_label();
+        let len_field = if store {
+            c::REGION_STORE_LEN
+        } else {
+            c::REGION_LOAD_LEN
+        };
+        let base = self.read(base, R11);
+        dynasm!(self.ops
+            ; .arch x64
+            ; lea r11, [Rq(base) + off as i32]
+            ; mov r10, r11
+            ; shr r10, 32
+            ; cmp r10, [r12 + c::NREGIONS]
+            ; jae =>fault
+            ; lea r10, [r10 + r10 * 2]
+            ; shl r10, 3
+            ; add r10, [r12 + c::REGIONS]
+            ; mov r9d, r11d
+            ; add r9, size as i32
+            ; cmp r9, [r10 + len_field]
+            ; ja =>fault
+            ; add r9, [r10]
+            ; mov r10, r9
+        );
+        let kind = if atomic { 2 } else { store as u64 };
+        self.stubs.push(Stub::Memory {
+            label: fault,
+            pc,
+            info: size as u64 | kind << 8,
+        });
+    }
+
+    fn body(&mut self) {
+        let costs = block_costs(self.program);
+        let program = self.program;
+        for ins in program.instructions() {
+            let pc = ins.index;
+            let label = self.labels[pc];
+            dynasm!(self.ops ; .arch x64 ; =>label);
+            if costs[pc] > 0 {
+                dynasm!(self.ops ; .arch x64 ; add QWORD [r12 + c::COUNT], costs[pc] as i32);
+            }
+            self.insn(ins);
+        }
+    }
+
+    fn insn(&mut self, ins: &ebpf_sim_vm::program::Instruction) {
+        let pc = ins.index;
+        let i = ins.decoded.insn;
+        match ins.decoded.spec.op {
+            Op::Alu { op, is64, reg } => self.alu(op, is64, reg, i.dst, i.src, i.imm),
+            Op::End { kind, bits } => {
+                let d = self.reg(i.dst);
+                match (kind, bits) {
+                    (Endian::Le, 16) => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), Rw(d)),
+                    (Endian::Le, 32) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(d)),
+                    (Endian::Le, _) => {}
+                    (_, 16) => dynasm!(self.ops ; .arch x64 ; ror Rw(d), 8 ; movzx Rd(d), Rw(d)),
+                    (_, 32) => dynasm!(self.ops ; .arch x64 ; bswap Rd(d)),
+                    _ => dynasm!(self.ops ; .arch x64 ; bswap Rq(d)),
+                }
+            }
+            Op::Load { size, signed } => {
+                let d = self.reg(i.dst);
+                let n = size.bytes() as i32;
+                if i.src == FRAME_REG && in_frame(i.off, size) {
+                    let o = i.off as i32;
+                    match (size, signed) {
+                        (Size::B, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rbp + o])
+                        }
+                        (Size::H, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rbp + o])
+                        }
+                        (Size::W, false) => {
+                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rbp + o])
+                        }
+                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rbp + o]),
+                        (Size::B, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [rbp + o])
+                        }
+                        (Size::H, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [rbp + o])
+                        }
+                        (Size::W, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [rbp + o])
+                        }
+                    }
+                } else {
+                    self.translate(i.src, i.off, size.bytes(), false, false, pc);
+                    match (size, signed) {
+                        (Size::B, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 - n])
+                        }
+                        (Size::H, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 - n])
+                        }
+                        (Size::W, false) => {
+                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 - n])
+                        }
+                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 - n]),
+                        (Size::B, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 - n])
+                        }
+                        (Size::H, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 - n])
+                        }
+                        (Size::W, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 - n])
+                        }
+                    }
+                }
+            }
+            Op::StoreImm { size } | Op::StoreReg { size } => {
+                let fast = i.dst == FRAME_REG && in_frame(i.off, size);
+                // Address base: rbp (proven frame access) or r10 after the check.
+                let (base, disp) = if fast {
+                    (5u8, i.off as i32)
+                } else {
+                    self.translate(i.dst, i.off, size.bytes(), true, false, pc);
+                    (R10, -(size.bytes() as i32))
+                };
+                if let Op::StoreImm { .. } = ins.decoded.spec.op {
+                    let v = i.imm;
+                    match size {
+                        Size::B => {
+                            dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(base) + disp], v as i8)
+                        }
+                        Size::H => {
+                            dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(base) + disp], v as i16)
+                        }
+                        Size::W => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(base) + disp], v),
+                        Size::DW => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(base) + disp], v),
+                    }
+                } else {
+                    let s = self.read(i.src, R9);
+                    match size {
+                        Size::B => {
+                            dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(base) + disp], Rb(s))
+                        }
+                        Size::H => {
+                            dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(base) + disp], Rw(s))
+                        }
+                        Size::W => {
+                            dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(base) + disp], Rd(s))
+                        }
+                        Size::DW => {
+                            dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(base) + disp], Rq(s))
+                        }
+                    }
+                }
+            }
+            Op::Atomic { size, op } => self.atomic(size, op, i.dst, i.src, i.off, pc),
+            Op::Lddw => {
+                let d = self.reg(i.dst);
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD ins.value as i64);
+            }
+            Op::LdAbs { size } | Op::LdInd { size } => {
+                let indirect = matches!(ins.decoded.spec.op, Op::LdInd { .. });
+                self.ld_packet(size, indirect, i.src, i.imm);
+            }
+            Op::Ja { .. } => {
+                let t = ins.target.expect("jumps have targets");
+                if t <= pc {
+                    self.budget_check(pc);
+                }
+                let l = self.labels[t];
+                dynasm!(self.ops ; .arch x64 ; jmp =>l);
+            }
+            Op::Jmp { cond, is64, reg } => {
+                let t = ins.target.expect("jumps have targets");
+                self.cond_jump(cond, is64, reg, i.dst, i.src, i.imm, pc, t);
+            }
+            Op::Call => match ins.target {
+                Some(t) => {
+                    let l = self.labels[t];
+                    self.local_call(pc, |g| dynasm!(g.ops ; .arch x64 ; call =>l));
+                }
+                None => self.helper_call(i.imm as u32 as u64, pc),
+            },
+            Op::Callx => self.callx(i.dst, pc),
+            Op::Exit => dynasm!(self.ops ; .arch x64 ; ret),
+        }
+    }
+
+    fn alu(&mut self, op: AluOp, is64: bool, reg: bool, dst: u8, src: u8, imm: i32) {
+        let d = self.reg(dst);
+        let s = if reg { self.read(src, R11) } else { R11 };
+        macro_rules! both {
+            ($mn:ident) => {
+                match (is64, reg) {
+                    (true, true) => dynasm!(self.ops ; .arch x64 ; $mn Rq(d), Rq(s)),
+                    (true, false) => dynasm!(self.ops ; .arch x64 ; $mn Rq(d), imm),
+                    (false, true) => dynasm!(self.ops ; .arch x64 ; $mn Rd(d), Rd(s)),
+                    (false, false) => dynasm!(self.ops ; .arch x64 ; $mn Rd(d), imm),
+                }
+            };
+        }
+        match op {
+            AluOp::Add => both!(add),
+            AluOp::Sub => both!(sub),
+            AluOp::Or => both!(or),
+            AluOp::And => both!(and),
+            AluOp::Xor => both!(xor),
+            AluOp::Mov => match (is64, reg) {
+                (true, true) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), Rq(s)),
+                (true, false) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), imm),
+                (false, true) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(s)),
+                (false, false) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), imm),
+            },
+            AluOp::Mul => match (is64, reg) {
+                (true, true) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(s)),
+                (true, false) => dynasm!(self.ops ; .arch x64 ; imul Rq(d), Rq(d), imm),
+                (false, true) => dynasm!(self.ops ; .arch x64 ; imul Rd(d), Rd(s)),
+                (false, false) => dynasm!(self.ops ; .arch x64 ; imul Rd(d), Rd(d), imm),
+            },
+            AluOp::Neg => {
+                if is64 {
+                    dynasm!(self.ops ; .arch x64 ; neg Rq(d))
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; neg Rd(d))
+                }
+            }
+            AluOp::Movsx8 => {
+                if is64 {
+                    dynasm!(self.ops ; .arch x64 ; movsx Rq(d), Rb(s))
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; movsx Rd(d), Rb(s))
+                }
+            }
+            AluOp::Movsx16 => {
+                if is64 {
+                    dynasm!(self.ops ; .arch x64 ; movsx Rq(d), Rw(s))
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; movsx Rd(d), Rw(s))
+                }
+            }
+            AluOp::Movsx32 => dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), Rd(s)),
+            AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
+                if reg {
+                    // The count must be in cl, which is r4's register.
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov r10, Rq(d)
+                        ; mov r9, rcx
+                        ; mov rcx, Rq(s)
+                    );
+                    match (op, is64) {
+                        (AluOp::Lsh, true) => dynasm!(self.ops ; .arch x64 ; shl r10, cl),
+                        (AluOp::Rsh, true) => dynasm!(self.ops ; .arch x64 ; shr r10, cl),
+                        (AluOp::Arsh, true) => dynasm!(self.ops ; .arch x64 ; sar r10, cl),
+                        (AluOp::Lsh, false) => dynasm!(self.ops ; .arch x64 ; shl r10d, cl),
+                        (AluOp::Rsh, false) => dynasm!(self.ops ; .arch x64 ; shr r10d, cl),
+                        _ => dynasm!(self.ops ; .arch x64 ; sar r10d, cl),
+                    }
+                    dynasm!(self.ops ; .arch x64 ; mov rcx, r9 ; mov Rq(d), r10);
+                } else {
+                    let n = (imm as u32 & if is64 { 63 } else { 31 }) as i8;
+                    match (op, is64) {
+                        (AluOp::Lsh, true) => dynasm!(self.ops ; .arch x64 ; shl Rq(d), n),
+                        (AluOp::Rsh, true) => dynasm!(self.ops ; .arch x64 ; shr Rq(d), n),
+                        (AluOp::Arsh, true) => dynasm!(self.ops ; .arch x64 ; sar Rq(d), n),
+                        (AluOp::Lsh, false) => dynasm!(self.ops ; .arch x64 ; shl Rd(d), n),
+                        (AluOp::Rsh, false) => dynasm!(self.ops ; .arch x64 ; shr Rd(d), n),
+                        _ => dynasm!(self.ops ; .arch x64 ; sar Rd(d), n),
+                    }
+                }
+            }
+            AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod => {
+                self.divide(op, is64, reg, d, s, imm)
+            }
+        }
+    }
+
+    /// Division through rdx:rax, which hold r3 and r0: both are saved in r9/r10 and the
+    /// divisor kept in r11. Zero divisors and INT_MIN / -1 follow the kernel, not the trap.
+    fn divide(&mut self, op: AluOp, is64: bool, reg: bool, d: u8, s: u8, imm: i32) {
+        let done = self.ops.new_dynamic_label();
+        let special = self.ops.new_dynamic_label();
+        let signed = matches!(op, AluOp::Sdiv | AluOp::Smod);
+        let modulo = matches!(op, AluOp::Mod | AluOp::Smod);
+        if reg {
+            if s != R11 {
+                dynasm!(self.ops ; .arch x64 ; mov r11, Rq(s));
+            }
+        } else if is64 {
+            dynasm!(self.ops ; .arch x64 ; mov r11, imm);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov r11d, imm);
+        }
+        if is64 {
+            dynasm!(self.ops ; .arch x64 ; test r11, r11 ; jz =>special);
+        } else {
+            dynasm!(self.ops ; .arch x64 ; test r11d, r11d ; jz =>special);
+        }
+        if signed {
+            if is64 {
+                dynasm!(self.ops ; .arch x64 ; cmp r11, -1 ; je =>special);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; cmp r11d, -1 ; je =>special);
+            }
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r9, rax
+            ; mov r10, rdx
+            ; mov rax, Rq(d)
+        );
+        match (signed, is64) {
+            (false, true) => dynasm!(self.ops ; .arch x64 ; xor edx, edx ; div r11),
+            (false, false) => dynasm!(self.ops ; .arch x64 ; xor edx, edx ; div r11d),
+            (true, true) => dynasm!(self.ops ; .arch x64 ; cqo ; idiv r11),
+            (true, false) => dynasm!(self.ops ; .arch x64 ; cdq ; idiv r11d),
+        }
+        let result = if modulo { RDX } else { RAX };
+        if is64 {
+            dynasm!(self.ops ; .arch x64 ; mov r11, Rq(result));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov r11d, Rd(result));
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rax, r9
+            ; mov rdx, r10
+            ; mov Rq(d), r11
+            ; jmp =>done
+            ; =>special
+        );
+        // Divisor 0: quotient 0, remainder the dividend. Divisor -1 (signed): quotient
+        // -dividend (INT_MIN stays INT_MIN), remainder 0.
+        if signed {
+            let zero = self.ops.new_dynamic_label();
+            if is64 {
+                dynasm!(self.ops ; .arch x64 ; test r11, r11 ; jz =>zero);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; test r11d, r11d ; jz =>zero);
+            }
+            match (modulo, is64) {
+                (false, true) => dynasm!(self.ops ; .arch x64 ; neg Rq(d)),
+                (false, false) => dynasm!(self.ops ; .arch x64 ; neg Rd(d)),
+                (true, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d)),
+            }
+            dynasm!(self.ops ; .arch x64 ; jmp =>done ; =>zero);
+        }
+        match (modulo, is64) {
+            (false, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d)),
+            (true, true) => {}
+            (true, false) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(d)),
+        }
+        dynasm!(self.ops ; .arch x64 ; =>done);
+    }
+
+    fn atomic(&mut self, size: Size, op: AtomicOp, dst: u8, src: u8, off: i16, pc: usize) {
+        let n = size.bytes() as i32;
+        self.translate(dst, off, size.bytes(), true, true, pc);
+        // A run is single-threaded: plain read-modify-write sequences are atomic for it.
+        let s = self.read(src, R11);
+        let w = size == Size::DW;
+        macro_rules! rmw {
+            ($mn:ident) => {
+                if w {
+                    dynasm!(self.ops ; .arch x64 ; mov r9, [r10 - n] ; $mn r9, Rq(s) ; mov [r10 - n], r9)
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; mov r9d, [r10 - n] ; $mn r9d, Rd(s) ; mov [r10 - n], r9d)
+                }
+            };
+        }
+        match op {
+            AtomicOp::Add => rmw!(add),
+            AtomicOp::Or => rmw!(or),
+            AtomicOp::And => rmw!(and),
+            AtomicOp::Xor => rmw!(xor),
+            AtomicOp::FetchAdd
+            | AtomicOp::FetchOr
+            | AtomicOp::FetchAnd
+            | AtomicOp::FetchXor
+            | AtomicOp::Xchg => {
+                // old value to r11, new value stored, src = old
+                if w {
+                    dynasm!(self.ops ; .arch x64 ; mov r11, [r10 - n] ; mov r9, r11);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; mov r11d, [r10 - n] ; mov r9d, r11d);
+                }
+                let sr = self.reg(src);
+                match op {
+                    AtomicOp::FetchAdd => dynasm!(self.ops ; .arch x64 ; add r9, Rq(sr)),
+                    AtomicOp::FetchOr => dynasm!(self.ops ; .arch x64 ; or r9, Rq(sr)),
+                    AtomicOp::FetchAnd => dynasm!(self.ops ; .arch x64 ; and r9, Rq(sr)),
+                    AtomicOp::FetchXor => dynasm!(self.ops ; .arch x64 ; xor r9, Rq(sr)),
+                    _ => dynasm!(self.ops ; .arch x64 ; mov r9, Rq(sr)),
+                }
+                if w {
+                    dynasm!(self.ops ; .arch x64 ; mov [r10 - n], r9 ; mov Rq(sr), r11);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; mov [r10 - n], r9d ; mov Rd(sr), r11d);
+                }
+            }
+            AtomicOp::Cmpxchg => {
+                let skip = self.ops.new_dynamic_label();
+                if w {
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov r9, [r10 - n]
+                        ; cmp r9, rax
+                        ; jne =>skip
+                        ; mov [r10 - n], Rq(s)
+                        ; =>skip
+                        ; mov rax, r9
+                    );
+                } else {
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; mov r9d, [r10 - n]
+                        ; cmp r9d, eax
+                        ; jne =>skip
+                        ; mov [r10 - n], Rd(s)
+                        ; =>skip
+                        ; mov eax, r9d
+                    );
+                }
+            }
+        }
+    }
+
+    /// LD_ABS/LD_IND: r0 = packet[off..off+size] in network order; out of range ends the
+    /// program with r0 = 0, as in the kernel.
+    fn ld_packet(&mut self, size: Size, indirect: bool, src: u8, imm: i32) {
+        let fail = self.ops.new_dynamic_label();
+        let ok = self.ops.new_dynamic_label();
+        let n = size.bytes() as i32;
+        let packet = PACKET_REGION as i32 * REGION_SIZE;
+        dynasm!(self.ops ; .arch x64 ; mov r11, imm);
+        if indirect {
+            let s = self.read(src, R9);
+            dynasm!(self.ops ; .arch x64 ; mov r9d, Rd(s) ; add r11, r9);
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; test r11, r11
+            ; js =>fail
+            ; mov r10, [r12 + c::REGIONS]
+            ; lea r9, [r11 + n]
+            ; cmp r9, [r10 + packet + c::REGION_LOAD_LEN]
+            ; ja =>fail
+            ; add r11, [r10 + packet]
+        );
+        match size {
+            Size::B => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [r11]),
+            Size::H => dynasm!(self.ops ; .arch x64 ; movzx eax, WORD [r11] ; ror ax, 8),
+            _ => dynasm!(self.ops ; .arch x64 ; mov eax, DWORD [r11] ; bswap eax),
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; jmp =>ok
+            ; =>fail
+            ; xor eax, eax
+            ; mov QWORD [r12 + c::STATUS], Status::Ok as i32
+            ; jmp ->exit
+            ; =>ok
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cond_jump(
+        &mut self,
+        cond: JmpCond,
+        is64: bool,
+        reg: bool,
+        dst: u8,
+        src: u8,
+        imm: i32,
+        pc: usize,
+        t: usize,
+    ) {
+        let d = self.read(dst, R10);
+        if reg {
+            let s = self.read(src, R11);
+            match (cond, is64) {
+                (JmpCond::Set, true) => dynasm!(self.ops ; .arch x64 ; test Rq(d), Rq(s)),
+                (JmpCond::Set, false) => dynasm!(self.ops ; .arch x64 ; test Rd(d), Rd(s)),
+                (_, true) => dynasm!(self.ops ; .arch x64 ; cmp Rq(d), Rq(s)),
+                (_, false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(d), Rd(s)),
+            }
+        } else {
+            match (cond, is64) {
+                (JmpCond::Set, true) => dynasm!(self.ops ; .arch x64 ; test Rq(d), imm),
+                (JmpCond::Set, false) => dynasm!(self.ops ; .arch x64 ; test Rd(d), imm),
+                (_, true) => dynasm!(self.ops ; .arch x64 ; cmp Rq(d), imm),
+                (_, false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(d), imm),
+            }
+        }
+        let l = if t <= pc {
+            let stub = self.ops.new_dynamic_label();
+            self.stubs.push(Stub::BackEdge {
+                label: stub,
+                pc,
+                target: t,
+            });
+            stub
+        } else {
+            self.labels[t]
+        };
+        match cond {
+            JmpCond::Eq => dynasm!(self.ops ; .arch x64 ; je =>l),
+            JmpCond::Ne => dynasm!(self.ops ; .arch x64 ; jne =>l),
+            JmpCond::Set => dynasm!(self.ops ; .arch x64 ; jnz =>l),
+            JmpCond::Gt => dynasm!(self.ops ; .arch x64 ; ja =>l),
+            JmpCond::Ge => dynasm!(self.ops ; .arch x64 ; jae =>l),
+            JmpCond::Lt => dynasm!(self.ops ; .arch x64 ; jb =>l),
+            JmpCond::Le => dynasm!(self.ops ; .arch x64 ; jbe =>l),
+            JmpCond::Sgt => dynasm!(self.ops ; .arch x64 ; jg =>l),
+            JmpCond::Sge => dynasm!(self.ops ; .arch x64 ; jge =>l),
+            JmpCond::Slt => dynasm!(self.ops ; .arch x64 ; jl =>l),
+            JmpCond::Sle => dynasm!(self.ops ; .arch x64 ; jle =>l),
+        }
+    }
+
+    /// Saves r1..r5 in the context, calls `tramp(ctx, a, pc)` with an aligned stack, checks
+    /// the status and reloads r1..r5 (a helper leaves them as they were, as in the
+    /// interpreter). The result is in rax.
+    fn call_out(&mut self, tramp: u64, a: u8, a_is_reg: bool, a_imm: u64, pc: usize) {
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov [r12 + c::ARGS], rdi
+            ; mov [r12 + c::ARGS + 8], rsi
+            ; mov [r12 + c::ARGS + 16], rdx
+            ; mov [r12 + c::ARGS + 24], rcx
+            ; mov [r12 + c::ARGS + 32], r8
+        );
+        if a_is_reg {
+            dynasm!(self.ops ; .arch x64 ; mov rsi, Rq(a));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD a_imm as i64);
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov rdi, r12
+            ; mov rdx, pc as i32
+            ; mov r11, QWORD tramp as i64
+            ; mov r9, rsp
+            ; and rsp, -16
+            ; push r9
+            ; sub rsp, 8
+            ; call r11
+            ; add rsp, 8
+            ; pop rsp
+            ; cmp QWORD [r12 + c::STATUS], 0
+            ; jne ->exit
+            ; mov rdi, [r12 + c::ARGS]
+            ; mov rsi, [r12 + c::ARGS + 8]
+            ; mov rdx, [r12 + c::ARGS + 16]
+            ; mov rcx, [r12 + c::ARGS + 24]
+            ; mov r8, [r12 + c::ARGS + 32]
+        );
+    }
+
+    fn helper_call(&mut self, id: u64, pc: usize) {
+        self.call_out(self.helper_tramp, 0, false, id, pc);
+    }
+
+    /// `callx`: the trampoline either returns the code address of a function entry, or
+    /// runs the helper the value names and returns 0 with r0 in the context.
+    fn callx(&mut self, dst: u8, pc: usize) {
+        let helper_done = self.ops.new_dynamic_label();
+        let done = self.ops.new_dynamic_label();
+        let v = self.read(dst, R10);
+        dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
+        self.call_out(self.callx_tramp, v, true, 0, pc);
+        dynasm!(self.ops
+            ; .arch x64
+            ; test rax, rax
+            ; jz =>helper_done
+            ; mov r9, rax
+            ; mov rax, [r12 + c::SAVED_R0]
+        );
+        // r9 survives the frame setup (which uses r10 and r11).
+        self.local_call(pc, |g| dynasm!(g.ops ; .arch x64 ; call r9));
+        dynasm!(self.ops
+            ; .arch x64
+            ; jmp =>done
+            ; =>helper_done
+            ; mov rax, [r12 + c::CALLX_R0]
+            ; =>done
+        );
+    }
+
+    /// A bpf-to-bpf call: budget and depth checks, a new frame (mapped in the region table,
+    /// its r10 and host stack top), r6..r9 saved across the call.
+    fn local_call(&mut self, pc: usize, call: impl FnOnce(&mut Self)) {
+        self.budget_check(pc);
+        let too_deep = self.ops.new_dynamic_label();
+        self.stubs.push(Stub::CallDepth {
+            label: too_deep,
+            pc,
+        });
+        let stack = STACK_REGION as i32 * REGION_SIZE;
+        let frame_step = 1i64 << 32;
+        let no_new_max = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r10, [r12 + c::DEPTH]
+            ; cmp r10, (MAX_CALL_FRAMES - 1) as i32
+            ; jae =>too_deep
+            ; add r10, 1
+            ; mov [r12 + c::DEPTH], r10
+            ; cmp r10, [r12 + c::MAX_DEPTH]
+            ; jbe =>no_new_max
+            ; mov [r12 + c::MAX_DEPTH], r10
+            ; =>no_new_max
+            ; lea r10, [r10 + r10 * 2]
+            ; shl r10, 3
+            ; add r10, [r12 + c::REGIONS]
+            ; mov QWORD [r10 + stack + c::REGION_LOAD_LEN], STACK_SIZE as i32
+            ; mov QWORD [r10 + stack + c::REGION_STORE_LEN], STACK_SIZE as i32
+            ; mov r10, QWORD frame_step
+            ; add [r12 + c::FP], r10
+            ; add rbp, STACK_SIZE as i32
+            ; push rbx
+            ; push r13
+            ; push r14
+            ; push r15
+        );
+        call(self);
+        dynasm!(self.ops
+            ; .arch x64
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop rbx
+            ; sub rbp, STACK_SIZE as i32
+            ; mov r10, QWORD frame_step
+            ; sub [r12 + c::FP], r10
+            ; mov r11, [r12 + c::DEPTH]
+            ; lea r10, [r11 + r11 * 2]
+            ; shl r10, 3
+            ; add r10, [r12 + c::REGIONS]
+            ; mov QWORD [r10 + stack + c::REGION_LOAD_LEN], 0
+            ; mov QWORD [r10 + stack + c::REGION_STORE_LEN], 0
+            ; sub r11, 1
+            ; mov [r12 + c::DEPTH], r11
+        );
+    }
+
+    fn emit_stubs(&mut self) {
+        for stub in std::mem::take(&mut self.stubs) {
+            match stub {
+                Stub::Memory { label, pc, info } => {
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; =>label
+                        ; mov [r12 + c::FAULT_ADDR], r11
+                        ; mov QWORD [r12 + c::FAULT_INFO], info as i32
+                    );
+                    self.status_exit(Status::Memory, pc);
+                }
+                Stub::Budget { label, pc } => {
+                    dynasm!(self.ops ; .arch x64 ; =>label);
+                    self.status_exit(Status::Budget, pc);
+                }
+                Stub::CallDepth { label, pc } => {
+                    dynasm!(self.ops ; .arch x64 ; =>label);
+                    self.status_exit(Status::CallDepth, pc);
+                }
+                Stub::BackEdge { label, pc, target } => {
+                    let t = self.labels[target];
+                    dynasm!(self.ops ; .arch x64 ; =>label);
+                    self.budget_check(pc);
+                    dynasm!(self.ops ; .arch x64 ; jmp =>t);
+                    // budget_check pushed a new stub: emit it too.
+                    let more = std::mem::take(&mut self.stubs);
+                    for s in more {
+                        if let Stub::Budget { label, pc } = s {
+                            dynasm!(self.ops ; .arch x64 ; =>label);
+                            self.status_exit(Status::Budget, pc);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn in_frame(off: i16, size: Size) -> bool {
+    let off = off as i64;
+    off >= -(STACK_SIZE as i64) && off + size.bytes() as i64 <= 0
+}

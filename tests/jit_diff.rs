@@ -1,0 +1,90 @@
+//! Differential tests: the JIT and the interpreter give the same r0, the same memory and the
+//! same error (kind, instruction, address) on random programs.
+
+use ebpf_sim::jit::JitProgram;
+use ebpf_sim::vm::helpers::conformance_helpers;
+use ebpf_sim::vm::isa::Insn;
+use ebpf_sim::vm::{Config, Interpreter, Memory, Program};
+use proptest::prelude::*;
+
+mod common;
+use common::program;
+
+const CONFIG: Config = Config { budget: 20_000 };
+
+/// r0 or the error text, and the memory after the run.
+fn outcome(
+    result: Result<u64, ebpf_sim::vm::VmError>,
+    mem: Vec<u8>,
+) -> (Result<u64, String>, Vec<u8>) {
+    (result.map_err(|e| e.to_string()), mem)
+}
+
+fn both(slots: Vec<Insn>, input: &[u8]) -> Option<[Outcome; 2]> {
+    let prog = Program::new(slots).ok()?;
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>())
+        .unwrap()
+        .with_config(CONFIG);
+    let jit = JitProgram::compile(&prog, conformance_helpers::<()>())
+        .unwrap()
+        .with_config(CONFIG);
+    let mut a = input.to_vec();
+    let mut b = input.to_vec();
+    let ra = {
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut a);
+        m.packet_is_ctx();
+        interp.run(&mut m, &mut (), [p, input.len() as u64, 0, 0, 0])
+    };
+    let rb = {
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut b);
+        m.packet_is_ctx();
+        jit.run(&mut m, &mut (), [p, input.len() as u64, 0, 0, 0])
+    };
+    Some([outcome(ra, a), outcome(rb, b)])
+}
+
+fn cases() -> u32 {
+    std::env::var("EBPF_SIM_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn jit_matches_interpreter(slots in program(), mem in proptest::collection::vec(any::<u8>(), 0..64)) {
+        if let Some([a, b]) = both(slots.clone(), &mem) {
+            prop_assert_eq!(&a, &b, "{}", ebpf_sim::vm::disasm::disassemble(&slots).unwrap());
+        }
+    }
+}
+
+/// Deep recursion, endless loops, packet loads and callx, which random programs rarely
+/// reach, compared one by one.
+#[test]
+fn jit_matches_interpreter_on_control_edge_cases() {
+    use ebpf_sim::vm::asm::assemble;
+    let programs = [
+        "call local f\nexit\nf:\ncall local f\nexit",
+        "l:\nadd %r0, 1\nja l\nexit",
+        "mov %r6, 3\nldindh %r6, 1\nexit",
+        "ldabsw 60\nexit",
+        "lddw %r2, func(2, 0)\ncall %r2\nexit\nmov %r0, 7\nexit",
+        "mov %r2, 5\nmov %r1, 9\ncall %r2\nexit",
+        "mov %r2, 77\ncall %r2\nexit",
+        "mov %r1, 0\nldxdw %r0, [%r1]\nexit",
+        "stxdw [%r10-8], %r10\nldxdw %r0, [%r10-8]\nexit",
+        "mov %r1, %r10\nstdw [%r1-520], 1\nexit",
+        "lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit",
+        "mov32 %r0, 0x80000000\nsmod32 %r0, -1\nmov %r1, 0\nmod32 %r0, %r1\nexit",
+    ];
+    for text in programs {
+        let slots = assemble(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let [a, b] = both(slots, &[1, 2, 3, 4, 5, 6, 7, 8]).expect("valid program");
+        assert_eq!(a, b, "{text}");
+    }
+}
