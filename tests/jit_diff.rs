@@ -13,10 +13,9 @@ use common::program;
 const CONFIG: Config = Config { budget: 20_000 };
 
 /// r0 or the error text, and the memory after the run.
-fn outcome(
-    result: Result<u64, ebpf_sim::vm::VmError>,
-    mem: Vec<u8>,
-) -> (Result<u64, String>, Vec<u8>) {
+type Outcome = (Result<u64, String>, Vec<u8>);
+
+fn outcome(result: Result<u64, ebpf_sim::vm::VmError>, mem: Vec<u8>) -> Outcome {
     (result.map_err(|e| e.to_string()), mem)
 }
 
