@@ -19,6 +19,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ebpf_sim::conformance::ConformanceTest;
+use ebpf_sim::jit::JitProgram;
 use ebpf_sim::vm::asm::assemble;
 use ebpf_sim::vm::isa::{slots_to_bytes, Insn};
 use ebpf_sim::vm::{Config, Helpers, Interpreter, Memory, Program, VmError};
@@ -436,6 +437,21 @@ fn bench(c: &mut Criterion) {
         group.bench_function("ebpf-sim interp", |b| {
             b.iter(|| {
                 let r0 = vm
+                    .run(&mut memory, &mut (), black_box([r1, len, 0, 0, 0]))
+                    .unwrap();
+                debug_assert_eq!(r0, case.expected);
+                r0
+            })
+        });
+
+        let jit = JitProgram::compile(&prog, Helpers::<()>::new())
+            .unwrap()
+            .with_config(Config { budget: BUDGET });
+        let r0 = jit.run(&mut memory, &mut (), [r1, len, 0, 0, 0]).unwrap();
+        assert_eq!(r0, case.expected, "{}: ebpf-sim jit r0", case.name);
+        group.bench_function("ebpf-sim jit", |b| {
+            b.iter(|| {
+                let r0 = jit
                     .run(&mut memory, &mut (), black_box([r1, len, 0, 0, 0]))
                     .unwrap();
                 debug_assert_eq!(r0, case.expected);

@@ -93,6 +93,7 @@ pub struct Interpreter<C> {
     config: Config,
 }
 
+#[derive(Clone, Copy, Default)]
 struct Frame {
     ret: usize,
     saved: [u64; 4],
@@ -349,7 +350,9 @@ impl<C> Interpreter<C> {
         let mut r = [0u64; 16];
         r[1..6].copy_from_slice(&args);
         r[10] = frame_pointer(0);
-        let mut frames: Vec<Frame> = Vec::with_capacity(MAX_CALL_FRAMES);
+        // Callers of the current frame; `depth` of them are live (no allocation per run).
+        let mut frames = [Frame::default(); MAX_CALL_FRAMES];
+        let mut depth = 0usize;
         let mut stack_top = mem.stack_base(0).wrapping_add(STACK_SIZE);
         let mut pc = 0usize;
         let mut count = 0u64;
@@ -574,7 +577,7 @@ impl<C> Interpreter<C> {
                             }
                         }
                         None => {
-                            return self.unwind(mem, frames.len(), 0);
+                            return self.unwind(mem, depth, 0);
                         }
                     }
                 }
@@ -649,27 +652,28 @@ impl<C> Interpreter<C> {
                     if count > budget {
                         return Err(VmError::Budget { pc: pc - 1, budget });
                     }
-                    if frames.len() + 1 >= MAX_CALL_FRAMES {
+                    if depth + 1 >= MAX_CALL_FRAMES {
                         return Err(VmError::CallDepth {
                             pc: pc - 1,
-                            frames: frames.len() + 2,
+                            frames: depth + 2,
                         });
                     }
-                    frames.push(Frame {
+                    frames[depth] = Frame {
                         ret: pc,
                         saved: [r[6], r[7], r[8], r[9]],
-                    });
-                    let depth = frames.len();
+                    };
+                    depth += 1;
                     mem.set_frame_mapped(depth, true);
                     r[10] = frame_pointer(depth);
                     stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
                     pc = target;
                 }
-                EXIT => match frames.pop() {
+                EXIT => match depth.checked_sub(1) {
                     None => return Ok(r[0]),
-                    Some(f) => {
-                        let depth = frames.len();
-                        mem.set_frame_mapped(depth + 1, false);
+                    Some(caller) => {
+                        let f = frames[caller];
+                        mem.set_frame_mapped(depth, false);
+                        depth = caller;
                         r[6..10].copy_from_slice(&f.saved);
                         r[10] = frame_pointer(depth);
                         stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
