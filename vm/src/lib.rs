@@ -2,6 +2,7 @@
 //! interpreter and helper registry.
 
 pub mod asm;
+pub mod buffer;
 pub mod disasm;
 pub mod error;
 pub mod helpers;
@@ -10,6 +11,7 @@ pub mod isa;
 pub mod memory;
 pub mod program;
 
+pub use buffer::HostBuffer;
 pub use error::VmError;
 pub use helpers::{HelperError, HelperFn, Helpers};
 pub use interp::{Config, Interpreter};

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::buffer::HostBuffer;
 use crate::isa::{MAX_CALL_FRAMES, STACK_SIZE};
 
 /// Bits of a virtual address that hold the offset within a region.
@@ -132,6 +133,8 @@ pub struct Memory<'a> {
     stack: Box<[u8]>,
     /// Frames touched since the stack was last cleared.
     dirty_frames: usize,
+    /// Buffers mapped by handle, kept alive as long as they are mapped (index: region id).
+    owned: Vec<Option<HostBuffer>>,
     _borrow: PhantomData<&'a mut [u8]>,
 }
 
@@ -159,6 +162,7 @@ impl<'a> Memory<'a> {
             kinds,
             stack,
             dirty_frames: 0,
+            owned: vec![None; FIRST_DYNAMIC_REGION as usize],
             _borrow: PhantomData,
         };
         mem.reset_stack();
@@ -179,12 +183,14 @@ impl<'a> Memory<'a> {
 
     /// Maps `data` as the program's context; returns its address.
     pub fn set_ctx(&mut self, data: &'a mut [u8]) -> u64 {
+        self.owned[CTX_REGION as usize] = None;
         self.set(CTX_REGION, data.as_mut_ptr(), data.len(), true);
         vaddr(CTX_REGION, 0)
     }
 
     /// Maps `data` as packet data; returns its address.
     pub fn set_packet(&mut self, data: &'a mut [u8]) -> u64 {
+        self.owned[PACKET_REGION as usize] = None;
         self.set(PACKET_REGION, data.as_mut_ptr(), data.len(), true);
         vaddr(PACKET_REGION, 0)
     }
@@ -214,8 +220,52 @@ impl<'a> Memory<'a> {
         let id = self.regions.len() as u32;
         self.regions.push(Region::UNMAPPED);
         self.kinds.push(RegionKind::Named(name));
+        self.owned.push(None);
         self.set(id, host, len, writable);
         vaddr(id, 0)
+    }
+
+    /// Maps a shared buffer in a new region; the memory keeps it alive while mapped.
+    pub fn map_buffer(&mut self, name: impl Into<String>, buf: &HostBuffer, writable: bool) -> u64 {
+        let addr = self.push(name.into(), buf.as_ptr(), buf.len(), writable);
+        *self.owned.last_mut().expect("just pushed") = Some(buf.clone());
+        addr
+    }
+
+    /// Maps a shared buffer as the context; returns its address.
+    pub fn set_ctx_buffer(&mut self, buf: &HostBuffer, writable: bool) -> u64 {
+        self.set(CTX_REGION, buf.as_ptr(), buf.len(), writable);
+        self.owned[CTX_REGION as usize] = Some(buf.clone());
+        vaddr(CTX_REGION, 0)
+    }
+
+    /// Maps a shared buffer as packet data; returns its address.
+    pub fn set_packet_buffer(&mut self, buf: &HostBuffer) -> u64 {
+        self.set(PACKET_REGION, buf.as_ptr(), buf.len(), true);
+        self.owned[PACKET_REGION as usize] = Some(buf.clone());
+        vaddr(PACKET_REGION, 0)
+    }
+
+    /// Unmaps the context and the packet.
+    pub fn clear_ctx_and_packet(&mut self) {
+        for id in [CTX_REGION, PACKET_REGION] {
+            self.regions[id as usize] = Region::UNMAPPED;
+            self.owned[id as usize] = None;
+        }
+    }
+
+    /// Number of regions (the next [`Self::add_region`] gets this id).
+    pub fn region_count(&self) -> usize {
+        self.regions.len()
+    }
+
+    /// Unmaps every region from id `count` on (per-event regions), so the next ones get the
+    /// same ids again.
+    pub fn truncate_regions(&mut self, count: usize) {
+        let count = count.max(FIRST_DYNAMIC_REGION as usize);
+        self.regions.truncate(count);
+        self.kinds.truncate(count);
+        self.owned.truncate(count);
     }
 
     /// Clears the stack frames used since the last reset and leaves only frame 0 mapped,
