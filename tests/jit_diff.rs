@@ -87,3 +87,99 @@ fn jit_matches_interpreter_on_control_edge_cases() {
         assert_eq!(a, b, "{text}");
     }
 }
+
+mod tail_calls {
+    use ebpf_sim::jit::JitProgram;
+    use ebpf_sim::vm::asm::assemble;
+    use ebpf_sim::vm::helpers::{HelperError, TailCallTarget};
+    use ebpf_sim::vm::{Helpers, Interpreter, Memory, Program};
+
+    /// Program slots of a prog array, and how many times programs were entered.
+    struct Env {
+        slots: Vec<Option<u32>>,
+        entries: u64,
+    }
+
+    fn tail_call(env: &mut Env, _: &mut Memory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+        Err(HelperError::TailCall(match env.slots.get(a[2] as usize) {
+            None => TailCallTarget::OutOfRange,
+            Some(None) => TailCallTarget::Empty,
+            Some(Some(p)) => TailCallTarget::Program(*p),
+        }))
+    }
+
+    fn enter(env: &mut Env, _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+        env.entries += 1;
+        Ok(env.entries)
+    }
+
+    /// 0: count the entry, tail call slot 0 (itself), exit with the count.
+    /// 1: r0 = 7, tail call slot 1 (empty) then slot 9 (out of range): r0 stays 7.
+    /// 2: call a function that tail calls slot 2 (program 0): the chain's exit returns to
+    ///    the caller, which adds 100.
+    const PROGRAMS: [&str; 3] = [
+        "call 99\nmov %r3, 0\ncall 12\nexit",
+        "mov %r0, 7\nmov %r3, 1\ncall 12\nmov %r3, 9\ncall 12\nexit",
+        "call local f\nadd %r0, 100\nexit\nf:\nmov %r0, 5\nmov %r3, 2\ncall 12\nexit",
+    ];
+
+    fn helpers() -> Helpers<Env> {
+        let mut h = Helpers::new();
+        h.register(12, "tail_call", tail_call);
+        h.register(99, "enter", enter);
+        h
+    }
+
+    fn run_both(entry: usize) -> [(Result<u64, String>, u64); 2] {
+        let progs: Vec<Program> = PROGRAMS
+            .iter()
+            .map(|t| Program::new(assemble(t).unwrap()).unwrap())
+            .collect();
+        let interps: Vec<_> = progs
+            .iter()
+            .map(|p| Interpreter::new(p, helpers()).unwrap())
+            .collect();
+        let jits: Vec<_> = progs
+            .iter()
+            .map(|p| JitProgram::compile(p, helpers()).unwrap())
+            .collect();
+        let slots = vec![Some(0), None, Some(0)];
+        let mut a = Env {
+            slots: slots.clone(),
+            entries: 0,
+        };
+        let mut b = Env { slots, entries: 0 };
+        let ra = interps[entry].run_with_programs(&mut Memory::new(), &mut a, [0; 5], &interps);
+        let rb = jits[entry].run_with_programs(&mut Memory::new(), &mut b, [0; 5], &jits);
+        [
+            (ra.map_err(|e| e.to_string()), a.entries),
+            (rb.map_err(|e| e.to_string()), b.entries),
+        ]
+    }
+
+    #[test]
+    fn chains_stop_after_33_tail_calls() {
+        for outcome in run_both(0) {
+            assert_eq!(
+                outcome,
+                (Ok(34), 34),
+                "one entry and 33 tail calls; the 34th falls through"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_and_out_of_range_slots_fall_through() {
+        for outcome in run_both(1) {
+            assert_eq!(outcome, (Ok(7), 0));
+        }
+    }
+
+    #[test]
+    fn tail_call_from_a_function_returns_to_its_caller() {
+        // The first tail call (from f) counts: program 0 then runs 33 times in all.
+        for outcome in run_both(2) {
+            assert_eq!(outcome, (Ok(133), 33));
+        }
+    }
+}

@@ -3,7 +3,8 @@
 use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ebpf_sim_vm::helpers::{HelperError, Helpers};
+use ebpf_sim_vm::helpers::{HelperError, Helpers, TailCallTarget};
+use ebpf_sim_vm::interp::MAX_TAIL_CALLS;
 use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
 use ebpf_sim_vm::VmError;
 
@@ -43,10 +44,19 @@ pub(crate) struct JitCtx {
     pub env: *mut (),
     pub mem: *mut (),
     pub helpers: *const (),
-    pub functions: *const Option<usize>,
-    pub nfunctions: usize,
-    pub code_base: usize,
+    /// The engine's program table for tail calls (`*const JitProgram<C>`).
+    pub programs: *const (),
+    pub nprograms: usize,
+    pub tail_calls: u32,
+    /// Set by a helper asking for a tail call: the code address to continue at.
+    pub tail_target: u64,
     pub error: Option<VmError>,
+}
+
+/// Function entries of one compiled program, for `callx` (filled once code is placed).
+pub(crate) struct FunctionTable {
+    pub entries: Vec<Option<usize>>,
+    pub code_base: usize,
 }
 
 macro_rules! offsets {
@@ -60,6 +70,7 @@ offsets! {
     DEPTH = depth, MAX_DEPTH = max_depth, SAVED_RSP = saved_rsp, FAULT_ADDR = fault_addr,
     FAULT_PC = fault_pc, FAULT_INFO = fault_info, STATUS = status, ARGS = args,
     SAVED_R0 = saved_r0, CALLX_R0 = callx_r0, STACK_BASE = stack_base,
+    TAIL_TARGET = tail_target,
 }
 
 pub(crate) const REGION_LOAD_LEN: i32 = offset_of!(Region, load_len) as i32;
@@ -73,6 +84,14 @@ pub(crate) extern "C" fn helper_trampoline<C>(ctx: *mut JitCtx, id: u64, pc: u64
     let ctx = unsafe { &mut *ctx };
     match call_helper::<C>(ctx, id, pc as usize) {
         Ok(v) => v,
+        Err(VmError::Helper {
+            error: HelperError::TailCall(target),
+            ..
+        }) => {
+            tail_call::<C>(ctx, target, pc as usize);
+            // A tail call leaves r0 as it was, taken or not.
+            ctx.saved_r0
+        }
         Err(e) => {
             ctx.error = Some(e);
             ctx.status = Status::Error as u64;
@@ -107,19 +126,46 @@ fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> 
     })
 }
 
+/// Applies the kernel's tail call rules (as the interpreter does): index, then count, then
+/// slot.
+fn tail_call<C>(ctx: &mut JitCtx, target: TailCallTarget, pc: usize) {
+    if target == TailCallTarget::OutOfRange || ctx.tail_calls >= MAX_TAIL_CALLS {
+        return;
+    }
+    ctx.tail_calls += 1;
+    if let TailCallTarget::Program(p) = target {
+        if (p as usize) < ctx.nprograms {
+            // SAFETY: `programs` points to `nprograms` programs borrowed by `run` for the
+            // whole run.
+            let prog = unsafe { &*(ctx.programs as *const crate::JitProgram<C>).add(p as usize) };
+            ctx.tail_target = prog.body_address();
+            ctx.helpers = prog.helpers_ptr();
+        } else {
+            ctx.error = Some(VmError::Internal {
+                pc,
+                what: "tail call to a program that is not loaded",
+            });
+            ctx.status = Status::Error as u64;
+        }
+    }
+}
+
 /// Resolves a `callx` target: the code address of a function entry, or 0 after running the
 /// helper a plain number names (its r0 in `callx_r0`), as the interpreter does.
-pub(crate) extern "C" fn callx_trampoline<C>(ctx: *mut JitCtx, target: u64, pc: u64) -> u64 {
-    // SAFETY: as in `helper_trampoline`.
-    let ctx = unsafe { &mut *ctx };
+pub(crate) extern "C" fn callx_trampoline<C>(
+    ctx: *mut JitCtx,
+    target: u64,
+    pc: u64,
+    table: *const FunctionTable,
+) -> u64 {
+    // SAFETY: as in `helper_trampoline`; `table` is the calling program's own table, owned
+    // by its JitProgram, which outlives the run.
+    let (ctx, table) = unsafe { (&mut *ctx, &*table) };
     let pc = pc as usize;
     if target >> REGION_SHIFT == CODE_REGION as u64 {
         let slot = (target & 0xffff_ffff) as usize;
-        if slot < ctx.nfunctions {
-            // SAFETY: `functions` points to `nfunctions` entries owned by the JitProgram.
-            if let Some(off) = unsafe { *ctx.functions.add(slot) } {
-                return (ctx.code_base + off) as u64;
-            }
+        if let Some(Some(off)) = table.entries.get(slot) {
+            return (table.code_base + off) as u64;
         }
     } else if target >> REGION_SHIFT == 0 {
         // SAFETY: as in `call_helper`.
@@ -129,6 +175,16 @@ pub(crate) extern "C" fn callx_trampoline<C>(ctx: *mut JitCtx, target: u64, pc: 
         if known {
             match call_helper::<C>(ctx, target, pc) {
                 Ok(v) => ctx.callx_r0 = v,
+                Err(VmError::Helper {
+                    error: HelperError::TailCall(_),
+                    ..
+                }) => {
+                    ctx.error = Some(VmError::Internal {
+                        pc,
+                        what: "tail calls are only taken from a direct call instruction",
+                    });
+                    ctx.status = Status::Error as u64;
+                }
                 Err(e) => {
                     ctx.error = Some(e);
                     ctx.status = Status::Error as u64;

@@ -107,20 +107,44 @@ impl<C> JitProgram<C> {
         0
     }
 
-    /// Runs the program once with r1..r5 set to `args`; returns r0.
+    /// Runs the program once with r1..r5 set to `args`; returns r0. Tail calls fall
+    /// through (there are no other programs).
     pub fn run(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
+        self.run_with_programs(mem, env, args, &[])
+    }
+
+    /// Runs the program once; a tail call to program `p` continues in `programs[p]`'s code,
+    /// with the interpreter's rules ([`ebpf_sim_vm::Interpreter::run_with_programs`]).
+    pub fn run_with_programs(
+        &self,
+        mem: &mut Memory<'_>,
+        env: &mut C,
+        args: [u64; 5],
+        programs: &[JitProgram<C>],
+    ) -> Result<u64, VmError> {
         #[cfg(target_arch = "x86_64")]
         {
-            self.run_native(mem, env, args)
+            self.run_native(mem, env, args, programs)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (mem, env, args);
+            let _ = (mem, env, args, programs);
             Err(VmError::Internal {
                 pc: 0,
                 what: "no JIT for this architecture",
             })
         }
+    }
+
+    /// Where tail calls into this program land.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn body_address(&self) -> u64 {
+        self.compiled.code.ptr(self.compiled.body) as u64
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn helpers_ptr(&self) -> *const () {
+        &self.helpers as *const Helpers<C> as *const ()
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -129,12 +153,12 @@ impl<C> JitProgram<C> {
         mem: &mut Memory<'_>,
         env: &mut C,
         args: [u64; 5],
+        programs: &[JitProgram<C>],
     ) -> Result<u64, VmError> {
         use ctx::{JitCtx, Status};
         mem.reset_stack();
         let stack_base = mem.stack_base(0);
         let (regions, nregions) = mem.region_table_mut();
-        let code_base = self.compiled.code.ptr(dynasmrt::AssemblyOffset(0)) as usize;
         let mut ctx = JitCtx {
             regions,
             nregions: nregions as u64,
@@ -154,10 +178,11 @@ impl<C> JitProgram<C> {
             stack_base,
             env: env as *mut C as *mut (),
             mem: mem as *mut Memory<'_> as *mut (),
-            helpers: &self.helpers as *const Helpers<C> as *const (),
-            functions: self.compiled.functions.as_ptr(),
-            nfunctions: self.compiled.functions.len(),
-            code_base,
+            helpers: self.helpers_ptr(),
+            programs: programs.as_ptr() as *const (),
+            nprograms: programs.len(),
+            tail_calls: 0,
+            tail_target: 0,
             error: None,
         };
         let entry: extern "C" fn(*mut JitCtx) -> u64 = {

@@ -18,7 +18,7 @@ use ebpf_sim_vm::isa::{
 use ebpf_sim_vm::memory::{PACKET_REGION, STACK_REGION};
 use ebpf_sim_vm::program::Program;
 
-use crate::ctx::{self as c, Status};
+use crate::ctx::{self as c, FunctionTable, Status};
 
 const RAX: u8 = 0;
 const RDX: u8 = 2;
@@ -51,13 +51,22 @@ enum Stub {
         label: DynamicLabel,
         pc: usize,
     },
+    /// Continue at the tail call target in r11; the jump never returns.
+    TailJump {
+        label: DynamicLabel,
+    },
 }
 
 pub(crate) struct Compiled {
     pub code: ExecutableBuffer,
+    /// The prologue: `extern "C" fn(*mut JitCtx) -> u64`.
     pub entry: dynasmrt::AssemblyOffset,
-    /// Per slot, the code offset of function entries (for callx).
-    pub functions: Vec<Option<usize>>,
+    /// The program's first instruction, where tail calls land.
+    pub body: dynasmrt::AssemblyOffset,
+    /// Function entries for callx; boxed so its address, embedded in the code, is stable.
+    /// Only generated code reads it (through that address).
+    #[allow(dead_code)]
+    pub functions: Box<FunctionTable>,
 }
 
 struct Gen<'p> {
@@ -67,6 +76,7 @@ struct Gen<'p> {
     program: &'p Program,
     helper_tramp: u64,
     callx_tramp: u64,
+    functions: *const FunctionTable,
 }
 
 pub(crate) fn compile(
@@ -78,6 +88,10 @@ pub(crate) fn compile(
     let labels = (0..program.len())
         .map(|_| ops.new_dynamic_label())
         .collect();
+    let mut functions = Box::new(FunctionTable {
+        entries: Vec::new(),
+        code_base: 0,
+    });
     let mut g = Gen {
         ops,
         labels,
@@ -85,27 +99,32 @@ pub(crate) fn compile(
         program,
         helper_tramp,
         callx_tramp,
+        functions: &*functions,
     };
     let entry = g.prologue();
     g.body();
     g.emit_stubs();
-    let functions = (0..program.len())
+    let offset_of = |g: &Gen, i: usize| g.ops.labels().resolve_dynamic(g.labels[i]).ok();
+    functions.entries = (0..program.len())
         .map(|i| {
             program
                 .is_function_entry(i)
-                .then(|| g.ops.labels().resolve_dynamic(g.labels[i]).ok())
+                .then(|| offset_of(&g, i))
                 .flatten()
                 .map(|o| o.0)
         })
         .collect();
+    let body = offset_of(&g, 0).ok_or("the first instruction has no code")?;
     g.ops.commit().map_err(|e| e.to_string())?;
     let code = g
         .ops
         .finalize()
         .map_err(|_| "cannot make code memory executable".to_string())?;
+    functions.code_base = code.ptr(dynasmrt::AssemblyOffset(0)) as usize;
     Ok(Compiled {
         code,
         entry,
+        body,
         functions,
     })
 }
@@ -739,7 +758,7 @@ impl Gen<'_> {
     /// Saves r1..r5 in the context, calls `tramp(ctx, a, pc)` with an aligned stack, checks
     /// the status and reloads r1..r5 (a helper leaves them as they were, as in the
     /// interpreter). The result is in rax.
-    fn call_out(&mut self, tramp: u64, a: u8, a_is_reg: bool, a_imm: u64, pc: usize) {
+    fn call_out(&mut self, tramp: u64, a: u8, a_is_reg: bool, a_imm: u64, pc: usize, table: u64) {
         dynasm!(self.ops
             ; .arch x64
             ; mov [r12 + c::ARGS], rdi
@@ -757,6 +776,7 @@ impl Gen<'_> {
             ; .arch x64
             ; mov rdi, r12
             ; mov rdx, pc as i32
+            ; mov rcx, QWORD table as i64
             ; mov r11, QWORD tramp as i64
             ; mov r9, rsp
             ; and rsp, -16
@@ -775,8 +795,20 @@ impl Gen<'_> {
         );
     }
 
+    /// A helper call. r0 is saved first: a tail call leaves it unchanged. A helper asking
+    /// for a taken tail call leaves the target's address in the context: jump there, in
+    /// this frame, never to return here.
     fn helper_call(&mut self, id: u64, pc: usize) {
-        self.call_out(self.helper_tramp, 0, false, id, pc);
+        let tail = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
+        self.call_out(self.helper_tramp, 0, false, id, pc, 0);
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r11, [r12 + c::TAIL_TARGET]
+            ; test r11, r11
+            ; jnz =>tail
+        );
+        self.stubs.push(Stub::TailJump { label: tail });
     }
 
     /// `callx`: the trampoline either returns the code address of a function entry, or
@@ -786,7 +818,7 @@ impl Gen<'_> {
         let done = self.ops.new_dynamic_label();
         let v = self.read(dst, R10);
         dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
-        self.call_out(self.callx_tramp, v, true, 0, pc);
+        self.call_out(self.callx_tramp, v, true, 0, pc, self.functions as u64);
         dynasm!(self.ops
             ; .arch x64
             ; test rax, rax
@@ -881,6 +913,14 @@ impl Gen<'_> {
                 Stub::CallDepth { label, pc } => {
                     dynasm!(self.ops ; .arch x64 ; =>label);
                     self.status_exit(Status::CallDepth, pc);
+                }
+                Stub::TailJump { label } => {
+                    dynasm!(self.ops
+                        ; .arch x64
+                        ; =>label
+                        ; mov QWORD [r12 + c::TAIL_TARGET], 0
+                        ; jmp r11
+                    );
                 }
                 Stub::BackEdge { label, pc, target } => {
                     let t = self.labels[target];

@@ -6,13 +6,28 @@
 
 use crate::memory::{AccessFault, Memory};
 
-/// Why a helper ended the run.
+/// Why a helper ended the run, or (`TailCall`) the one control transfer a helper can ask of
+/// the engine.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
     #[error("{0}")]
     Memory(#[from] AccessFault),
     #[error("{0}")]
     Other(String),
+    /// `bpf_tail_call`: the engine, not the helper, applies the kernel's rules.
+    #[error("tail call")]
+    TailCall(TailCallTarget),
+}
+
+/// What `bpf_tail_call` found in the program array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TailCallTarget {
+    /// The index is past the array's end: falls through without counting.
+    OutOfRange,
+    /// The slot is empty: falls through, but counts against the limit.
+    Empty,
+    /// Continue in this program (an index into the engine's program table).
+    Program(u32),
 }
 
 /// A helper: `fn(env, memory, [r1, r2, r3, r4, r5]) -> r0`.

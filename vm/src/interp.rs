@@ -7,7 +7,7 @@
 //! inside the frame). Every other access goes through the region check of [`Memory`].
 
 use crate::error::VmError;
-use crate::helpers::Helpers;
+use crate::helpers::{HelperError, Helpers, TailCallTarget};
 use crate::isa::{AluOp, AtomicOp, Endian, JmpCond, Op, Size, MAX_CALL_FRAMES, STACK_SIZE};
 use crate::memory::{
     self, frame_pointer, vaddr, Access, Memory, CODE_REGION, PACKET_REGION, REGION_SHIFT,
@@ -93,11 +93,24 @@ pub struct Interpreter<C> {
     config: Config,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Frame {
+/// A caller waiting for a bpf-to-bpf call to return: where, in which program (a tail
+/// call may have replaced the callee's program), and its r6..r9.
+struct Frame<'p, C> {
     ret: usize,
     saved: [u64; 4],
+    prog: &'p Interpreter<C>,
 }
+
+impl<C> Clone for Frame<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Frame<'_, C> {}
+
+/// The kernel's MAX_TAIL_CALL_CNT: at most 33 tail calls succeed in one chain.
+pub const MAX_TAIL_CALLS: u32 = 33;
 
 fn atomic_code(op: AtomicOp) -> u8 {
     op as u8
@@ -336,22 +349,48 @@ impl<C> Interpreter<C> {
         &self.helpers
     }
 
-    /// Runs the program once with r1..r5 set to `args`; returns r0.
+    /// Runs the program once with r1..r5 set to `args`; returns r0. Tail calls fall
+    /// through (there are no other programs).
     pub fn run(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
+        self.run_with_programs(mem, env, args, &[])
+    }
+
+    /// Runs the program once; a tail call to program `p` (as the tail-call helper reports
+    /// it) continues in `programs[p]`, as the kernel does: same frame, same registers, no
+    /// return, at most [`MAX_TAIL_CALLS`] in the chain.
+    pub fn run_with_programs(
+        &self,
+        mem: &mut Memory<'_>,
+        env: &mut C,
+        args: [u64; 5],
+        programs: &[Interpreter<C>],
+    ) -> Result<u64, VmError> {
         mem.reset_stack();
-        self.execute(mem, env, args)
+        self.execute(mem, env, args, programs)
     }
 
     #[allow(clippy::too_many_lines)]
-    fn execute(&self, mem: &mut Memory<'_>, env: &mut C, args: [u64; 5]) -> Result<u64, VmError> {
+    fn execute(
+        &self,
+        mem: &mut Memory<'_>,
+        env: &mut C,
+        args: [u64; 5],
+        programs: &[Interpreter<C>],
+    ) -> Result<u64, VmError> {
         use X::*;
-        let code = &self.code[..];
+        let mut cur = self;
+        let mut code = &cur.code[..];
+        let mut tail_calls = 0u32;
         let budget = self.config.budget;
         let mut r = [0u64; 16];
         r[1..6].copy_from_slice(&args);
         r[10] = frame_pointer(0);
         // Callers of the current frame; `depth` of them are live (no allocation per run).
-        let mut frames = [Frame::default(); MAX_CALL_FRAMES];
+        let mut frames = [Frame {
+            ret: 0,
+            saved: [0; 4],
+            prog: self,
+        }; MAX_CALL_FRAMES];
         let mut depth = 0usize;
         let mut stack_top = mem.stack_base(0).wrapping_add(STACK_SIZE);
         let mut pc = 0usize;
@@ -626,19 +665,39 @@ impl<C> Interpreter<C> {
                 JSLT32_X => jump!(x, (d!(x) as i32) < s!(x) as i32),
                 JSLE32_K => jump!(x, (d!(x) as i32) <= x.imm as i32),
                 JSLE32_X => jump!(x, (d!(x) as i32) <= s!(x) as i32),
-                CALL => {
-                    r[0] = self.call_helper(mem, env, x.imm, &r, pc - 1)?;
-                }
+                CALL => match cur.call_helper(mem, env, x.imm, &r) {
+                    Ok(v) => r[0] = v,
+                    Err(HelperError::TailCall(target)) => {
+                        // The kernel's order: index check, count check and increment,
+                        // then the slot; any failure falls through with r0 unchanged.
+                        if target == TailCallTarget::OutOfRange || tail_calls >= MAX_TAIL_CALLS {
+                            continue;
+                        }
+                        tail_calls += 1;
+                        if let TailCallTarget::Program(p) = target {
+                            cur = programs.get(p as usize).ok_or(VmError::Internal {
+                                pc: pc - 1,
+                                what: "tail call to a program that is not loaded",
+                            })?;
+                            code = &cur.code[..];
+                            pc = 0;
+                        }
+                    }
+                    Err(error) => return Err(cur.helper_error(x.imm, pc - 1, error)),
+                },
                 CALL_LOCAL | CALLX => {
                     let target = if x.op == CALL_LOCAL {
                         x.off as usize
                     } else {
                         let v = d!(x);
-                        match self.callx_target(v) {
+                        match cur.callx_target(v) {
                             Some(t) => t,
-                            None if v >> REGION_SHIFT == 0 && self.helpers.get(v).is_some() => {
-                                // A plain number names a helper, as in ubpf and rbpf.
-                                r[0] = self.call_helper(mem, env, v, &r, pc - 1)?;
+                            None if v >> REGION_SHIFT == 0 && cur.helpers.get(v).is_some() => {
+                                // A plain number names a helper, as in ubpf and rbpf (tail
+                                // calls are only taken from a direct `call`).
+                                r[0] = cur
+                                    .call_helper(mem, env, v, &r)
+                                    .map_err(|e| cur.helper_error(v, pc - 1, e))?;
                                 continue;
                             }
                             None => {
@@ -661,6 +720,7 @@ impl<C> Interpreter<C> {
                     frames[depth] = Frame {
                         ret: pc,
                         saved: [r[6], r[7], r[8], r[9]],
+                        prog: cur,
                     };
                     depth += 1;
                     mem.set_frame_mapped(depth, true);
@@ -675,6 +735,8 @@ impl<C> Interpreter<C> {
                         mem.set_frame_mapped(depth, false);
                         depth = caller;
                         r[6..10].copy_from_slice(&f.saved);
+                        cur = f.prog;
+                        code = &cur.code[..];
                         r[10] = frame_pointer(depth);
                         stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
                         pc = f.ret;
@@ -714,18 +776,28 @@ impl<C> Interpreter<C> {
         env: &mut C,
         id: u64,
         r: &[u64; 16],
-        pc: usize,
-    ) -> Result<u64, VmError> {
-        let h = self
-            .helpers
-            .get(id)
-            .ok_or(VmError::UnknownHelper { pc, id })?;
-        (h.func)(env, mem, [r[1], r[2], r[3], r[4], r[5]]).map_err(|error| VmError::Helper {
-            pc,
-            id,
-            name: h.name,
-            error,
-        })
+    ) -> Result<u64, HelperError> {
+        match self.helpers.get(id) {
+            Some(h) => (h.func)(env, mem, [r[1], r[2], r[3], r[4], r[5]]),
+            None => Err(HelperError::Other(String::new())),
+        }
+    }
+
+    #[cold]
+    fn helper_error(&self, id: u64, pc: usize, error: HelperError) -> VmError {
+        match self.helpers.get(id) {
+            None => VmError::UnknownHelper { pc, id },
+            Some(_) if matches!(error, HelperError::TailCall(_)) => VmError::Internal {
+                pc,
+                what: "tail calls are only taken from a direct call instruction",
+            },
+            Some(h) => VmError::Helper {
+                pc,
+                id,
+                name: h.name,
+                error,
+            },
+        }
     }
 }
 
@@ -798,6 +870,7 @@ fn smod32(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helpers::HelperError;
     use crate::isa::Insn;
 
     fn run(insns: &[Insn], mem: &mut [u8]) -> Result<u64, VmError> {
@@ -883,6 +956,83 @@ mod tests {
             run(&p, &mut []).unwrap_err(),
             VmError::BadCallx { pc: 3, .. }
         ));
+    }
+
+    struct TailEnv {
+        entries: u64,
+        slots: Vec<Option<u32>>,
+    }
+
+    fn tail_call(env: &mut TailEnv, _: &mut Memory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+        Err(HelperError::TailCall(match env.slots.get(a[2] as usize) {
+            None => TailCallTarget::OutOfRange,
+            Some(None) => TailCallTarget::Empty,
+            Some(Some(p)) => TailCallTarget::Program(*p),
+        }))
+    }
+
+    fn count_entry(env: &mut TailEnv, _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+        env.entries += 1;
+        Ok(env.entries)
+    }
+
+    /// Programs: 0 counts its entry and tail-calls slot r3 = 0; 1 tail-calls slot 1 (empty)
+    /// then slot 9 (out of range) and returns r0 as the helper left it.
+    fn tail_programs() -> Vec<Interpreter<TailEnv>> {
+        let mut helpers = Helpers::new();
+        helpers.register(12, "tail_call", tail_call);
+        helpers.register(99, "count_entry", count_entry);
+        let texts: [&[Insn]; 2] = [
+            &[
+                Insn::new(0x85, 0, 0, 0, 99),
+                Insn::new(0xb7, 3, 0, 0, 0),
+                Insn::new(0x85, 0, 0, 0, 12),
+                EXIT,
+            ],
+            &[
+                Insn::new(0xb7, 0, 0, 0, 7),
+                Insn::new(0xb7, 3, 0, 0, 1),
+                Insn::new(0x85, 0, 0, 0, 12),
+                Insn::new(0xb7, 3, 0, 0, 9),
+                Insn::new(0x85, 0, 0, 0, 12),
+                EXIT,
+            ],
+        ];
+        texts
+            .iter()
+            .map(|t| Interpreter::new(&Program::new(t.to_vec()).unwrap(), helpers.clone()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn tail_call_chain_stops_after_33() {
+        let progs = tail_programs();
+        let mut env = TailEnv {
+            entries: 0,
+            slots: vec![Some(0)],
+        };
+        let mut mem = Memory::new();
+        let r0 = progs[0]
+            .run_with_programs(&mut mem, &mut env, [0; 5], &progs)
+            .unwrap();
+        // The first run plus 33 successful tail calls; the 34th falls through and the
+        // program exits with r0 as the last count left it.
+        assert_eq!(env.entries, 34);
+        assert_eq!(r0, 34);
+    }
+
+    #[test]
+    fn missing_and_out_of_range_slots_fall_through() {
+        let progs = tail_programs();
+        let mut env = TailEnv {
+            entries: 0,
+            slots: vec![Some(0), None],
+        };
+        let r0 = progs[1]
+            .run_with_programs(&mut Memory::new(), &mut env, [0; 5], &progs)
+            .unwrap();
+        assert_eq!(r0, 7, "r0 is left unchanged by failed tail calls");
+        assert_eq!(env.entries, 0);
     }
 
     #[test]
