@@ -128,7 +128,7 @@ fn for_each_record(
     let rec_size = r
         .u32()
         .ok_or_else(|| ext_err(start, "truncated record size"))? as usize;
-    if rec_size < min_size || rec_size % 4 != 0 {
+    if rec_size < min_size || !rec_size.is_multiple_of(4) {
         return Err(ext_err(start, format!("bad record size {rec_size}")));
     }
     let mut words = vec![0u32; min_size / 4];

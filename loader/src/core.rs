@@ -16,6 +16,8 @@ use crate::model::CoreReloc;
 /// unresolved relocation fails verification (or, here, at run time) with a clear mark.
 pub const POISON_HELPER: i32 = 0xbad2310;
 const MAX_DEPTH: usize = 32;
+/// Work limit for recursive type comparisons (hostile BTF could make them exponential).
+const MAX_STEPS: u32 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RelKind {
@@ -525,9 +527,9 @@ fn match_spec(
     }
     if !kind.is_field() {
         let ok = if kind == RelKind::TypeMatches {
-            types_match(local, ls.root, target, cand, 0)
+            types_match(local, ls.root, target, cand, false, 0, &mut 0)
         } else {
-            types_compat(local, ls.root, target, cand, 0)
+            types_compat(local, ls.root, target, cand, 0, &mut 0)
         };
         return Ok(ok.then_some(ts));
     }
@@ -540,7 +542,9 @@ fn match_spec(
                 .get(la.idx as usize)
                 .ok_or("local member out of range")?;
             let lname = local.str_at(lm.name_off);
-            match match_member(local, lm.type_id, lname, target, targ_id, &mut ts, 0) {
+            match match_member(
+                local, lm.type_id, lname, target, targ_id, &mut ts, 0, &mut 0,
+            ) {
                 Some(next) => targ_id = next,
                 None => return Ok(None),
             }
@@ -568,6 +572,7 @@ fn match_spec(
 
 /// Finds a member by name in a target struct/union, descending into anonymous members.
 /// Pushes the accessor and adds the offset; returns the member's type.
+#[allow(clippy::too_many_arguments)]
 fn match_member(
     local: &Btf,
     local_member_type: u32,
@@ -576,8 +581,10 @@ fn match_member(
     targ_id: u32,
     ts: &mut Spec,
     depth: usize,
+    steps: &mut u32,
 ) -> Option<u32> {
-    if depth > MAX_DEPTH {
+    *steps += 1;
+    if depth > MAX_DEPTH || *steps > MAX_STEPS {
         return None;
     }
     let targ_id = target.skip_mods_typedefs(targ_id);
@@ -593,6 +600,7 @@ fn match_member(
                 m.type_id,
                 ts,
                 depth + 1,
+                steps,
             ) {
                 return Some(found);
             }
@@ -647,8 +655,16 @@ fn names_match(a: &str, b: &str) -> bool {
 
 /// libbpf's bpf_core_types_are_compat: same kind, recursively for pointers, arrays and
 /// function prototypes; names were already matched by the candidate search.
-fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
+fn types_compat(
+    local: &Btf,
+    lid: u32,
+    target: &Btf,
+    tid: u32,
+    depth: usize,
+    steps: &mut u32,
+) -> bool {
+    *steps += 1;
+    if depth > MAX_DEPTH || *steps > MAX_STEPS {
         return false;
     }
     let lid = local.skip_mods_typedefs(lid);
@@ -661,9 +677,9 @@ fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> 
         return false;
     }
     match (lk, tk) {
-        (Kind::Ptr(a), Kind::Ptr(b)) => types_compat(local, *a, target, *b, depth + 1),
+        (Kind::Ptr(a), Kind::Ptr(b)) => types_compat(local, *a, target, *b, depth + 1, steps),
         (Kind::Array { elem: a, .. }, Kind::Array { elem: b, .. }) => {
-            types_compat(local, *a, target, *b, depth + 1)
+            types_compat(local, *a, target, *b, depth + 1, steps)
         }
         (
             Kind::FuncProto {
@@ -676,11 +692,10 @@ fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> 
             },
         ) => {
             lp.len() == tp.len()
-                && types_compat(local, *lr, target, *tr, depth + 1)
-                && lp
-                    .iter()
-                    .zip(tp)
-                    .all(|(a, b)| types_compat(local, a.type_id, target, b.type_id, depth + 1))
+                && types_compat(local, *lr, target, *tr, depth + 1, steps)
+                && lp.iter().zip(tp).all(|(a, b)| {
+                    types_compat(local, a.type_id, target, b.type_id, depth + 1, steps)
+                })
         }
         _ => true,
     }
@@ -689,8 +704,17 @@ fn types_compat(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> 
 /// libbpf's bpf_core_types_match (for `bpf_core_type_matches`): a stricter, structural
 /// comparison. Every local member must exist by name with a matching type; integers must
 /// agree in size and signedness; enumerators must exist.
-fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> bool {
-    if depth > MAX_DEPTH {
+fn types_match(
+    local: &Btf,
+    lid: u32,
+    target: &Btf,
+    tid: u32,
+    behind_ptr: bool,
+    depth: usize,
+    steps: &mut u32,
+) -> bool {
+    *steps += 1;
+    if depth > MAX_DEPTH || *steps > MAX_STEPS {
         return false;
     }
     let lid = local.skip_mods_typedefs(lid);
@@ -714,7 +738,7 @@ fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> b
             },
         ) => a == b && (ea & int_encoding::SIGNED) == (eb & int_encoding::SIGNED),
         (Kind::Float { size: a }, Kind::Float { size: b }) => a == b,
-        (Kind::Ptr(a), Kind::Ptr(b)) => types_match(local, *a, target, *b, depth + 1),
+        (Kind::Ptr(a), Kind::Ptr(b)) => types_match(local, *a, target, *b, true, depth + 1, steps),
         (
             Kind::Array {
                 elem: a,
@@ -726,8 +750,14 @@ fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> b
                 nelems: nb,
                 ..
             },
-        ) => na == nb && types_match(local, *a, target, *b, depth + 1),
+        ) => na == nb && types_match(local, *a, target, *b, behind_ptr, depth + 1, steps),
         (Kind::Fwd { .. }, Kind::Fwd { .. } | Kind::Struct { .. } | Kind::Union { .. }) => true,
+        // Behind a pointer only the name and kind of a struct matter (as in libbpf).
+        (Kind::Struct { .. }, Kind::Struct { .. }) | (Kind::Union { .. }, Kind::Union { .. })
+            if behind_ptr =>
+        {
+            true
+        }
         (Kind::Struct { members: lm, .. }, Kind::Struct { members: tm, .. })
         | (Kind::Union { members: lm, .. }, Kind::Union { members: tm, .. }) => {
             lm.iter().all(|l| {
@@ -735,7 +765,7 @@ fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> b
                 tm.iter().any(|t| {
                     target.str_at(t.name_off) == ln
                         && l.bitfield_size == t.bitfield_size
-                        && types_match(local, l.type_id, target, t.type_id, depth + 1)
+                        && types_match(local, l.type_id, target, t.type_id, false, depth + 1, steps)
                 })
             })
         }
@@ -748,7 +778,7 @@ fn types_match(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: usize) -> b
                 .any(|t| essential_name(target.str_at(t.name_off)) == essential_name(ln))
         }),
         (Kind::FuncProto { .. }, Kind::FuncProto { .. }) => {
-            types_compat(local, lid, target, tid, depth)
+            types_compat(local, lid, target, tid, depth, steps)
         }
         _ => false,
     }

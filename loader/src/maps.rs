@@ -140,8 +140,7 @@ fn globals_of(
     map: usize,
     out: &mut Vec<GlobalVar>,
 ) -> Result<()> {
-    if let Some((_, vars)) = btf.and_then(|b| b.datasec(name)) {
-        let btf = btf.unwrap_or_else(|| unreachable!("datasec came from btf"));
+    if let Some((btf, vars)) = btf.and_then(|b| Some((b, b.datasec(name)?.1))) {
         for v in vars {
             let var_name = btf.name(v.type_id).to_string();
             let type_id = match btf.kind(v.type_id) {

@@ -302,7 +302,7 @@ impl Linker<'_, '_> {
             };
             let in_span = |off: u32| {
                 let s = off as usize / 8;
-                off % 8 == 0 && s >= f.start && s < f.start + f.len
+                off.is_multiple_of(8) && s >= f.start && s < f.start + f.len
             };
             let btf_type_id = ext
                 .and_then(|e| e.func_info.get(&fsec.name))
