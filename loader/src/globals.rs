@@ -1,6 +1,8 @@
 //! Typed access to global variables: parse a command-line string by the variable's BTF
 //! type and write it little-endian into its data map, as ecli does; render values back.
 
+use serde::Serialize;
+
 use crate::btf::{int_encoding, Btf, Kind};
 use crate::error::{ErrorKind, LoadError, Result};
 use crate::model::{GlobalVar, Object};
@@ -9,9 +11,13 @@ fn gerr(msg: impl Into<String>) -> LoadError {
     LoadError::new(ErrorKind::Global(msg.into()))
 }
 
-/// The scalar shape of a type, as far as parsing and printing care.
-enum Shape {
+/// How a value of a BTF type is read and printed: what the runtime needs to decode event
+/// fields and what `set_global` needs to parse options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ValueKind {
     Bool,
+    /// Integers and pointers (pointers as unsigned 8-byte values).
     Int {
         size: usize,
         signed: bool,
@@ -24,48 +30,75 @@ enum Shape {
         signed: bool,
         type_id: u32,
     },
+    /// `char[N]` and other one-byte-element arrays: a NUL-terminated string.
     CharArray {
         len: usize,
     },
+    Array {
+        elem: Box<ValueKind>,
+        elem_size: usize,
+        len: usize,
+    },
+    /// Structs, unions and anything else: raw bytes.
     Other,
 }
 
-fn shape(btf: Option<&Btf>, var: &GlobalVar) -> Shape {
-    let Some(btf) = btf.filter(|_| var.type_id != 0) else {
-        return match var.size {
-            1 | 2 | 4 | 8 | 16 => Shape::Int {
-                size: var.size as usize,
-                signed: true,
-            },
-            _ => Shape::Other,
-        };
-    };
-    let id = btf.skip_mods_typedefs(var.type_id);
+/// The [`ValueKind`] of a BTF type.
+pub fn value_kind(btf: &Btf, type_id: u32) -> ValueKind {
+    value_kind_at(btf, type_id, 0)
+}
+
+fn value_kind_at(btf: &Btf, type_id: u32, depth: usize) -> ValueKind {
+    let id = btf.skip_mods_typedefs(type_id);
     match btf.kind(id) {
-        Kind::Int { encoding, .. } if encoding & int_encoding::BOOL != 0 => Shape::Bool,
-        Kind::Int { size, encoding, .. } => Shape::Int {
+        Kind::Int { encoding, .. } if encoding & int_encoding::BOOL != 0 => ValueKind::Bool,
+        Kind::Int { size, encoding, .. } => ValueKind::Int {
             size: *size as usize,
             signed: encoding & int_encoding::SIGNED != 0,
         },
-        Kind::Ptr(_) => Shape::Int {
+        Kind::Ptr(_) => ValueKind::Int {
             size: 8,
             signed: false,
         },
-        Kind::Float { size } => Shape::Float {
+        Kind::Float { size } => ValueKind::Float {
             size: *size as usize,
         },
-        Kind::Enum { size, signed, .. } | Kind::Enum64 { size, signed, .. } => Shape::Enum {
+        Kind::Enum { size, signed, .. } | Kind::Enum64 { size, signed, .. } => ValueKind::Enum {
             size: *size as usize,
             signed: *signed,
             type_id: id,
         },
-        Kind::Array { elem, nelems, .. } => match btf.kind(btf.skip_mods_typedefs(*elem)) {
-            Kind::Int { size: 1, .. } => Shape::CharArray {
-                len: *nelems as usize,
+        Kind::Array { elem, nelems, .. } if depth < 8 => {
+            let elem_size = btf.size_of(*elem).unwrap_or(0) as usize;
+            match btf.kind(btf.skip_mods_typedefs(*elem)) {
+                Kind::Int {
+                    size: 1, encoding, ..
+                } if encoding & int_encoding::BOOL == 0 => ValueKind::CharArray {
+                    len: *nelems as usize,
+                },
+                _ if elem_size == 0 => ValueKind::Other,
+                _ => ValueKind::Array {
+                    elem: Box::new(value_kind_at(btf, *elem, depth + 1)),
+                    elem_size,
+                    len: *nelems as usize,
+                },
+            }
+        }
+        _ => ValueKind::Other,
+    }
+}
+
+fn shape(btf: Option<&Btf>, var: &GlobalVar) -> ValueKind {
+    match btf.filter(|_| var.type_id != 0) {
+        Some(btf) => value_kind(btf, var.type_id),
+        // Without BTF only the size is known.
+        None => match var.size {
+            1 | 2 | 4 | 8 | 16 => ValueKind::Int {
+                size: var.size as usize,
+                signed: true,
             },
-            _ => Shape::Other,
+            _ => ValueKind::Other,
         },
-        _ => Shape::Other,
     }
 }
 
@@ -130,17 +163,17 @@ impl Object {
     fn encode_global(&self, var: &GlobalVar, value: &str) -> Result<Vec<u8>> {
         let size = var.size as usize;
         let mut bytes = match shape(self.btf.as_ref(), var) {
-            Shape::Bool => match value.trim() {
+            ValueKind::Bool => match value.trim() {
                 "true" | "1" | "yes" | "on" => vec![1],
                 "false" | "0" | "no" | "off" => vec![0],
                 _ => return Err(gerr(format!("{value:?} is not a bool (true/false)"))),
             },
-            Shape::Int { size, signed } => {
+            ValueKind::Int { size, signed } => {
                 let v =
                     parse_int(value).ok_or_else(|| gerr(format!("{value:?} is not an integer")))?;
                 encode_int(v, size, signed, value)?
             }
-            Shape::Float { size } => {
+            ValueKind::Float { size } => {
                 let v: f64 = value
                     .trim()
                     .parse()
@@ -151,7 +184,7 @@ impl Object {
                     _ => return Err(gerr(format!("unsupported {size}-byte float"))),
                 }
             }
-            Shape::Enum {
+            ValueKind::Enum {
                 size,
                 signed,
                 type_id,
@@ -175,7 +208,7 @@ impl Object {
                 };
                 encode_int(v, size, signed || v < 0, value)?
             }
-            Shape::CharArray { len } => {
+            ValueKind::CharArray { len } => {
                 let b = value.as_bytes();
                 if b.len() >= len {
                     return Err(gerr(format!(
@@ -187,7 +220,7 @@ impl Object {
                 v.resize(len, 0);
                 v
             }
-            Shape::Other => {
+            ValueKind::Other | ValueKind::Array { .. } => {
                 return Err(gerr(format!(
                     "cannot set a variable of type {} from text",
                     var.type_name
@@ -255,29 +288,34 @@ fn le_int(bytes: &[u8], signed: bool) -> i128 {
 }
 
 fn render(btf: Option<&Btf>, var: &GlobalVar, bytes: &[u8]) -> String {
-    match shape(btf, var) {
-        Shape::Bool => (bytes.first().copied().unwrap_or(0) != 0).to_string(),
-        Shape::Int { signed, .. } => {
-            let v = le_int(bytes, signed);
-            if signed || v >= 0 {
+    format_value(btf, &shape(btf, var), bytes)
+}
+
+/// Renders bytes as a value of the given kind (`42`, `true`, `"str"`, `[1, 2]`, `0x..`).
+pub fn format_value(btf: Option<&Btf>, kind: &ValueKind, bytes: &[u8]) -> String {
+    match kind {
+        ValueKind::Bool => (bytes.first().copied().unwrap_or(0) != 0).to_string(),
+        ValueKind::Int { signed, .. } => {
+            let v = le_int(bytes, *signed);
+            if *signed || v >= 0 {
                 v.to_string()
             } else {
                 (v as u128).to_string()
             }
         }
-        Shape::Float { size: 4 } if bytes.len() == 4 => {
+        ValueKind::Float { size: 4 } if bytes.len() == 4 => {
             f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]).to_string()
         }
-        Shape::Float { size: 8 } if bytes.len() == 8 => {
+        ValueKind::Float { size: 8 } if bytes.len() == 8 => {
             let mut b = [0u8; 8];
             b.copy_from_slice(bytes);
             f64::from_le_bytes(b).to_string()
         }
-        Shape::Enum {
+        ValueKind::Enum {
             signed, type_id, ..
         } => {
-            let v = le_int(bytes, signed);
-            let name = btf.and_then(|btf| match btf.kind(type_id) {
+            let v = le_int(bytes, *signed);
+            let name = btf.and_then(|btf| match btf.kind(*type_id) {
                 Kind::Enum { values, .. } | Kind::Enum64 { values, .. } => values
                     .iter()
                     .find(|e| e.value as i128 == v || (e.value as u32 as i128) == v)
@@ -286,9 +324,18 @@ fn render(btf: Option<&Btf>, var: &GlobalVar, bytes: &[u8]) -> String {
             });
             name.unwrap_or_else(|| v.to_string())
         }
-        Shape::CharArray { .. } => {
+        ValueKind::CharArray { .. } => {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             format!("{:?}", String::from_utf8_lossy(&bytes[..end]))
+        }
+        ValueKind::Array {
+            elem, elem_size, ..
+        } if *elem_size > 0 => {
+            let items: Vec<String> = bytes
+                .chunks_exact(*elem_size)
+                .map(|c| format_value(btf, elem, c))
+                .collect();
+            format!("[{}]", items.join(", "))
         }
         _ => {
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::btf::Kind;
 use crate::error::{ErrorKind, LoadError, Result};
+use crate::globals::{value_kind, ValueKind};
 use crate::model::Object;
 use crate::{load_object, LoadOptions};
 
@@ -166,6 +167,10 @@ pub struct ExportMember {
     pub size: u64,
     /// The member's type id in the object's BTF.
     pub type_id: u32,
+    /// The member's type as the BTF spells it (normally equal to `type_name`).
+    pub btf_type_name: String,
+    /// How to decode and print the member.
+    pub value_kind: ValueKind,
     /// Non-zero for bitfields.
     pub bitfield_bits: u32,
     pub bit_offset: u64,
@@ -396,6 +401,8 @@ fn resolve_export(object: &Object, e: &RawExport) -> Result<ExportType> {
             offset: m.bit_offset as u64 / 8,
             size: btf.size_of(m.type_id).unwrap_or(0),
             type_id: m.type_id,
+            btf_type_name: btf.type_name(btf.skip_mods(m.type_id)),
+            value_kind: value_kind(btf, m.type_id),
             bitfield_bits: m.bitfield_size,
             bit_offset: m.bit_offset as u64,
         });

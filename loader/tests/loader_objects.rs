@@ -275,6 +275,7 @@ fn globals_have_types_offsets_and_values() {
     assert_eq!(o.global_value("counter").as_deref(), Some("7"));
     assert_eq!(o.global_value("custom_flag").as_deref(), Some("42"));
     assert_eq!(o.global("seen_cpus").unwrap().type_name, "u32[4]");
+    assert_eq!(o.global_value("seen_cpus").as_deref(), Some("[0, 0, 0, 0]"));
 
     o.set_global("targ_pid", "1234").unwrap();
     assert_eq!(o.global_bytes("targ_pid").unwrap(), 1234i32.to_le_bytes());

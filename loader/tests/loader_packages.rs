@@ -7,6 +7,7 @@ use std::io::Write;
 
 use base64::Engine;
 use common::{package_path, PACKAGES};
+use ebpf_sim_loader::globals::ValueKind;
 use ebpf_sim_loader::package::load_package;
 use ebpf_sim_loader::{load_package_file, summary, ErrorKind, LoadOptions, Loaded, Package};
 use serde_json::Value;
@@ -38,6 +39,11 @@ fn all_packages_load_with_all_programs_and_maps() {
             .map(Vec::len)
             .unwrap_or(0);
         assert_eq!(pkg.export_types.len(), exports, "{name}");
+        for e in &pkg.export_types {
+            for m in &e.members {
+                assert_eq!(m.btf_type_name, m.type_name, "{name} {}.{}", e.name, m.name);
+            }
+        }
         for p in &pkg.object.programs {
             ebpf_sim_vm::isa::decode(&p.insns).unwrap_or_else(|e| panic!("{name} {}: {e}", p.name));
             assert!(!p.line_info.is_empty(), "{name} {}", p.name);
@@ -87,6 +93,19 @@ fn runqlat_sample_map_and_options() {
     assert_eq!(pkg.object.maps[s.map].name, "hists");
     let slots = &pkg.export_types[0].members[0];
     assert_eq!((slots.name.as_str(), slots.size), ("slots", 104));
+    assert_eq!(
+        slots.value_kind,
+        ValueKind::Array {
+            elem: Box::new(ValueKind::Int {
+                size: 4,
+                signed: false
+            }),
+            elem_size: 4,
+            len: 26
+        }
+    );
+    let comm = &pkg.export_types[0].members[1];
+    assert_eq!(comm.value_kind, ValueKind::CharArray { len: 16 });
     let names: Vec<&str> = pkg.variables.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(
         names,
