@@ -19,3 +19,4 @@ build() {
 build tracing.bpf.c
 build net_v1.bpf.c -mcpu=v1
 build alu_v4.bpf.c -mcpu=v4
+build kfunc.bpf.c

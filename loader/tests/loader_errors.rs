@@ -144,7 +144,7 @@ proptest! {
     /// Bit flips and truncations of the real objects: Ok or Err, never a panic.
     #[test]
     fn mutated_objects_never_panic(
-        which in 0usize..3,
+        which in 0..OBJECTS.len(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 0..8),
         cut in proptest::option::of(any::<prop::sample::Index>()),
     ) {
@@ -164,7 +164,7 @@ proptest! {
     /// Mutations aimed at the BTF and BTF.ext sections, where the parsers are our own.
     #[test]
     fn mutated_btf_never_panics(
-        which in 0usize..3,
+        which in 0..OBJECTS.len(),
         ext in any::<bool>(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {

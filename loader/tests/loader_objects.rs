@@ -561,3 +561,47 @@ fn summaries_text_json_and_disasm() {
     assert!(text.contains("CO-RE <byte_off>"));
     assert!(text.contains("     0: op 0xbf"));
 }
+
+#[test]
+fn kernel_symbols_and_btf_attached_programs() {
+    let o = load("kfunc.bpf.o");
+    let p = prog(&o, "on_switch");
+    assert_eq!(p.prog_type, ProgramType::Tracing);
+    assert_eq!(
+        p.attach,
+        AttachPoint::Btf {
+            attach_type: "BPF_TRACE_RAW_TP".into(),
+            target: "sched_switch".into()
+        }
+    );
+    let ex: Vec<(&str, bool)> = p
+        .externs
+        .iter()
+        .map(|e| (e.name.as_str(), e.is_call))
+        .collect();
+    assert_eq!(
+        ex,
+        [
+            ("bpf_task_acquire", true),
+            ("bpf_prog_active", false),
+            ("bpf_task_release", true)
+        ]
+    );
+    for e in &p.externs {
+        let i = p.insns[e.insn];
+        let src = if e.is_call {
+            pseudo::CALL_KFUNC
+        } else {
+            pseudo::BTF_ID
+        };
+        assert_eq!(i.src, src, "{e:?}");
+    }
+    assert_eq!(prog(&o, "fmod_open").prog_type, ProgramType::Tracing);
+    assert_eq!(prog(&o, "dump_task").prog_type, ProgramType::Tracing);
+    assert_eq!(
+        prog(&o, "my_init").attach,
+        AttachPoint::StructOps {
+            member: "my_init".into()
+        }
+    );
+}

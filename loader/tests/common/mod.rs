@@ -18,7 +18,12 @@ pub fn load(name: &str) -> Object {
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
-pub const OBJECTS: [&str; 3] = ["tracing.bpf.o", "net_v1.bpf.o", "alu_v4.bpf.o"];
+pub const OBJECTS: [&str; 4] = [
+    "tracing.bpf.o",
+    "net_v1.bpf.o",
+    "alu_v4.bpf.o",
+    "kfunc.bpf.o",
+];
 
 pub const PACKAGE_DIR: &str = "/work/shared/packages/eunomia";
 
