@@ -19,7 +19,9 @@
 //!
 //! Globals: [`Object::set_global`]`(name, "value")` parses by the variable's BTF type and
 //! writes it into the initial data of its `.rodata`/`.data`/`.bss` map;
-//! [`Object::global_value`]`(name)` renders the current value.
+//! [`Object::global_value`]`(name)` renders the current value. [`globals::value_kind`] and
+//! [`globals::format_value`] classify and print any BTF-typed bytes (event fields: each
+//! [`ExportMember`] carries its [`globals::ValueKind`]).
 //!
 //! Printing (`ebpf-sim inspect FILE [--json]`, `ebpf-sim disasm FILE --prog NAME`):
 //! - [`summary::inspect_text`]`(&Loaded)` / [`summary::inspect_json`]`(&Loaded)`;

@@ -48,9 +48,13 @@ fn all_packages_load_with_all_programs_and_maps() {
             ebpf_sim_vm::isa::decode(&p.insns).unwrap_or_else(|e| panic!("{name} {}: {e}", p.name));
             assert!(!p.line_info.is_empty(), "{name} {}", p.name);
         }
-        // The summary renders.
-        let text = summary::inspect_text(&Loaded::Package(pkg.clone()));
+        // The summaries render.
+        let loaded = Loaded::Package(pkg.clone());
+        let text = summary::inspect_text(&loaded);
         assert!(text.contains(&pkg.obj_name));
+        let j = summary::inspect_json(&loaded);
+        assert_eq!(j["package"]["obj_name"], pkg.obj_name.as_str());
+        assert_eq!(j["programs"].as_array().unwrap().len(), progs);
     }
 }
 
