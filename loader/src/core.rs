@@ -270,7 +270,7 @@ fn parse_spec(btf: &Btf, root: u32, access: &str, kind: RelKind) -> Result<Spec,
                 let m = members
                     .get(idx as usize)
                     .ok_or_else(|| format!("member {idx} out of range"))?;
-                spec.bit_offset += m.bit_offset as u64;
+                spec.bit_offset = spec.bit_offset.saturating_add(m.bit_offset as u64);
                 let name = btf.str_at(m.name_off);
                 if !name.is_empty() {
                     spec.accessors.push(Accessor {
@@ -398,7 +398,7 @@ fn field_value(btf: &Btf, spec: &Spec, kind: RelKind) -> Result<Res, String> {
             return Err("zero-sized bitfield type".into());
         }
         let mut byte_off = bit_off / 8 / byte_sz * byte_sz;
-        while bit_off + bit_sz - byte_off * 8 > byte_sz * 8 {
+        while bit_off.saturating_add(bit_sz) - byte_off * 8 > byte_sz * 8 {
             if byte_sz >= 8 {
                 return Err("bitfield cannot be read with a 64-bit load".into());
             }
@@ -408,7 +408,7 @@ fn field_value(btf: &Btf, spec: &Spec, kind: RelKind) -> Result<Res, String> {
         (byte_off, byte_sz, bit_sz)
     } else {
         let sz = btf.size_of(m.type_id).ok_or("field has no size")?;
-        (bit_off / 8, sz, sz * 8)
+        (bit_off / 8, sz, sz.saturating_mul(8))
     };
     let value = match kind {
         RelKind::FieldByteOffset => {
@@ -424,7 +424,7 @@ fn field_value(btf: &Btf, spec: &Spec, kind: RelKind) -> Result<Res, String> {
             _ => 0,
         },
         RelKind::FieldLshift => 64u64
-            .checked_sub(bit_off + bit_sz - byte_off * 8)
+            .checked_sub(bit_off.saturating_add(bit_sz) - byte_off * 8)
             .ok_or("field wider than 64 bits")?,
         RelKind::FieldRshift => 64u64
             .checked_sub(bit_sz)
@@ -564,7 +564,9 @@ fn match_spec(
                 idx: la.idx,
                 name: None,
             });
-            ts.bit_offset += (la.idx as u64).saturating_mul(sz).saturating_mul(8);
+            ts.bit_offset = ts
+                .bit_offset
+                .saturating_add((la.idx as u64).saturating_mul(sz).saturating_mul(8));
         }
     }
     Ok(Some(ts))
@@ -590,7 +592,7 @@ fn match_member(
     let targ_id = target.skip_mods_typedefs(targ_id);
     for (i, m) in target.members(targ_id).iter().enumerate() {
         let tname = target.str_at(m.name_off);
-        ts.bit_offset += m.bit_offset as u64;
+        ts.bit_offset = ts.bit_offset.saturating_add(m.bit_offset as u64);
         if tname.is_empty() {
             if let Some(found) = match_member(
                 local,
@@ -606,7 +608,7 @@ fn match_member(
             }
         } else if tname == name {
             if !fields_compat(local, local_member_type, target, m.type_id, 0) {
-                ts.bit_offset -= m.bit_offset as u64;
+                ts.bit_offset = ts.bit_offset.saturating_sub(m.bit_offset as u64);
                 return None;
             }
             ts.accessors.push(Accessor {
@@ -616,7 +618,7 @@ fn match_member(
             });
             return Some(m.type_id);
         }
-        ts.bit_offset -= m.bit_offset as u64;
+        ts.bit_offset = ts.bit_offset.saturating_sub(m.bit_offset as u64);
     }
     None
 }

@@ -125,6 +125,10 @@ fn parse_int(s: &str) -> Option<i128> {
 
 /// Encodes `v` in `size` bytes if it fits the range of that size and signedness.
 fn encode_int(v: i128, size: usize, signed: bool, text: &str) -> Result<Vec<u8>> {
+    let kind = if signed { "signed" } else { "unsigned" };
+    if size == 0 || size > 16 {
+        return Err(gerr(format!("unsupported {size}-byte {kind} integer")));
+    }
     let bits = size * 8;
     let fits = if bits >= 128 {
         true
@@ -135,8 +139,7 @@ fn encode_int(v: i128, size: usize, signed: bool, text: &str) -> Result<Vec<u8>>
     } else {
         v >= 0 && v < (1i128 << bits)
     };
-    if !fits || size == 0 || size > 16 {
-        let kind = if signed { "signed" } else { "unsigned" };
+    if !fits {
         return Err(gerr(format!(
             "{text:?} does not fit a {size}-byte {kind} integer"
         )));

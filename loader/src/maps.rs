@@ -25,9 +25,9 @@ pub(crate) struct Maps {
 impl Maps {
     /// The map a symbol at (`section`, `value`) belongs to.
     pub fn find(&self, section: usize, value: u64) -> Option<&MapPlace> {
-        self.places
-            .iter()
-            .find(|p| p.section == section && value >= p.start && value < p.end.max(p.start + 1))
+        self.places.iter().find(|p| {
+            p.section == section && value >= p.start && value < p.end.max(p.start.saturating_add(1))
+        })
     }
 }
 
@@ -214,7 +214,7 @@ fn legacy_maps(elf: &Elf, section: usize, maps: &mut Maps) -> Result<()> {
     for sym in syms {
         let start = sym.value;
         let field = |i: u64| -> Result<u32> {
-            let at = start + i * 4;
+            let at = start.saturating_add(i * 4);
             if i * 4 >= def_size as u64 {
                 return Ok(0);
             }
@@ -245,7 +245,7 @@ fn legacy_maps(elf: &Elf, section: usize, maps: &mut Maps) -> Result<()> {
         maps.places.push(MapPlace {
             section,
             start,
-            end: start + def_size as u64,
+            end: start.saturating_add(def_size as u64),
             map: idx,
         });
     }
@@ -445,7 +445,12 @@ fn btf_maps(elf: &Elf, btf: &Btf, section: usize, maps: &mut Maps) -> Result<()>
                     format!("`{}` is not a map", sym.name),
                 )
             })?;
-        let values_off = values_offsets.get(outer.0 - first).copied().unwrap_or(0);
+        let values_off = outer
+            .0
+            .checked_sub(first)
+            .and_then(|i| values_offsets.get(i))
+            .copied()
+            .unwrap_or(0);
         let slot = r
             .offset
             .checked_sub(outer.1 + values_off)

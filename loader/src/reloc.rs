@@ -250,8 +250,9 @@ impl Linker<'_, '_> {
                             let map_idx =
                                 i32::try_from(place.map).map_err(|_| bad("too many maps"))?;
                             if let MapOrigin::GlobalData { .. } = def.origin {
-                                let offset = (sym.value as i64 - place.start as i64)
-                                    .checked_add(insn.imm as i64)
+                                let offset = (sym.value as i64)
+                                    .checked_sub(place.start as i64)
+                                    .and_then(|o| o.checked_add(insn.imm as i64))
                                     .and_then(|o| i32::try_from(o).ok())
                                     .filter(|&o| o >= 0 && (o as u64) <= def.data.len() as u64)
                                     .ok_or_else(|| bad("offset outside the data section"))?;
