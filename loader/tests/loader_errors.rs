@@ -177,6 +177,39 @@ proptest! {
         let _ = load(&d);
     }
 
+    /// Arbitrary words written into the symbol table, a relocation table or the map
+    /// definitions, where offsets and sizes feed the loader's arithmetic.
+    #[test]
+    fn mutated_tables_never_panic(
+        which in 0..OBJECTS.len(),
+        table in 0usize..3,
+        pos in any::<prop::sample::Index>(),
+        value in any::<u64>(),
+    ) {
+        let mut d = bytes(OBJECTS[which]);
+        let f = ElfFile64::<object::Endianness>::parse(&*d).unwrap();
+        let want = |n: &str| match table {
+            0 => n == ".symtab",
+            1 => n.starts_with(".rel") && !n.contains("debug"),
+            _ => n == ".maps" || n == "maps" || n == ".BTF",
+        };
+        let ranges: Vec<(usize, usize)> = f
+            .sections()
+            .filter(|s| s.name().is_ok_and(want))
+            .map(|s| {
+                let h = s.elf_section_header();
+                (h.sh_offset(f.endian()) as usize, h.sh_size(f.endian()) as usize)
+            })
+            .filter(|&(_, size)| size >= 8)
+            .collect();
+        drop(f);
+        if let Some(&(off, size)) = ranges.get(pos.index(ranges.len().max(1))) {
+            let at = off + pos.index(size - 7) / 4 * 4;
+            d[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        }
+        let _ = load(&d);
+    }
+
     /// Arbitrary bytes as a package never panic.
     #[test]
     fn garbage_packages_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
