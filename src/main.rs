@@ -46,16 +46,37 @@ enum Command {
         #[arg(long)]
         hex: bool,
     },
-    /// Disassemble bytecode into assembler text that `asm` turns back into the same bytes.
+    /// Disassemble a program: bytecode into assembler text that `asm` turns back into the
+    /// same bytes, or the programs of a BPF object or eunomia package with their C source
+    /// lines interleaved (like `llvm-objdump -S`).
     Disasm {
-        /// Bytecode file (`-` for standard input).
+        /// Bytecode file, `.bpf.o` object or `package.json` (`-` for standard input).
         input: PathBuf,
-        /// How the input is written.
+        /// How the input is written (objects and packages are recognised by `auto`).
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
-        /// Prefix each line with its instruction index.
+        /// Prefix each line with its instruction index (bytecode input).
         #[arg(long)]
         numbered: bool,
+        /// Only this program of an object or package.
+        #[arg(long, value_name = "NAME")]
+        prog: Option<String>,
+        /// Resolve CO-RE relocations against this BTF (e.g. /sys/kernel/btf/vmlinux).
+        #[arg(long, value_name = "PATH")]
+        btf: Option<PathBuf>,
+    },
+    /// Show what a BPF object or eunomia package contains: programs (section, type,
+    /// attach point, size), maps, global variables with their values, exported event types
+    /// with their layout, and the source files named in its BTF.
+    Inspect {
+        /// A `.bpf.o` object or an eunomia `package.json`.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Resolve CO-RE relocations against this BTF (e.g. /sys/kernel/btf/vmlinux).
+        #[arg(long, value_name = "PATH")]
+        btf: Option<PathBuf>,
     },
     /// Run a bare program once and print r0.
     ///
@@ -91,7 +112,10 @@ fn main() -> ExitCode {
             input,
             format,
             numbered,
-        } => commands::disasm(&input, format, numbered),
+            prog,
+            btf,
+        } => commands::disasm_any(&input, format, numbered, prog.as_deref(), btf.as_deref()),
+        Command::Inspect { file, json, btf } => commands::inspect(&file, json, btf.as_deref()),
         Command::Exec {
             program,
             mem,

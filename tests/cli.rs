@@ -102,3 +102,62 @@ fn errors_are_clear_and_exit_non_zero() {
     assert!(stderr(&o).contains("/nonexistent/prog.s"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn eunomia(name: &str) -> Option<String> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/packages/eunomia")
+        .join(name);
+    if p.exists() {
+        Some(p.to_string_lossy().into_owned())
+    } else {
+        eprintln!(
+            "SKIPPED: {} is not present beside the checkout",
+            p.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn inspect_shows_programs_maps_globals_and_export_types() {
+    let Some(pkg) = eunomia("bootstrap.package.json") else {
+        return;
+    };
+    let o = ebpf_sim(&["inspect", &pkg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for want in [
+        "handle_exec  tp/sched/sched_process_exec",
+        "rb               ringbuf",
+        "min_duration_ns = 0",
+        "export type event (size 168",
+        "+40    127 bytes  char[127]            filename",
+    ] {
+        assert!(text.contains(want), "missing '{want}' in\n{text}");
+    }
+    let o = ebpf_sim(&["inspect", &pkg, "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("inspect --json prints JSON");
+    assert_eq!(v["programs"].as_array().map(|a| a.len()), Some(2));
+}
+
+#[test]
+fn disasm_of_an_object_interleaves_source_lines() {
+    let o = ebpf_sim(&["disasm", "testdata/obj/net_v1.bpf.o"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.lines().any(|l| l.starts_with("; ")),
+        "no source lines in\n{text}"
+    );
+    assert!(text.contains("exit"), "{text}");
+    let o = ebpf_sim(&["disasm", "testdata/obj/net_v1.bpf.o", "--prog", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no program named 'nope'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ebpf_sim(&["inspect", "Cargo.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+}
