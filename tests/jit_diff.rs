@@ -183,3 +183,55 @@ mod tail_calls {
         }
     }
 }
+
+/// Simulated kernel memory mapped at a trace address is reached the same way by both
+/// engines (the JIT through its fault path), and refused the same way.
+#[test]
+fn far_mappings_behave_the_same() {
+    use ebpf_sim::vm::asm::assemble;
+    use ebpf_sim::vm::HostBuffer;
+    let blob = HostBuffer::from_bytes(&[1, 0, 0, 0, 0x2a, 0, 0, 0]);
+    let cases = [
+        (
+            "lddw %r1, 0xffff888000001000\nldxw %r0, [%r1+4]\nexit",
+            Ok(0x2a),
+        ),
+        (
+            "lddw %r1, 0xffff888000001000\nldxw %r0, [%r1+6]\nexit",
+            Err("outside task (8 bytes)"),
+        ),
+        (
+            "lddw %r1, 0xffff888000001000\nstw [%r1], 1\nexit",
+            Err("task is read-only"),
+        ),
+        (
+            "lddw %r1, 0xffff888000002000\nldxb %r0, [%r1]\nexit",
+            Err("invalid load"),
+        ),
+    ];
+    for (text, want) in cases {
+        let prog = Program::new(assemble(text).unwrap()).unwrap();
+        let mut outcomes = Vec::new();
+        for jit in [false, true] {
+            let mut mem = Memory::new();
+            mem.map_far("task", 0xffff_8880_0000_1000, &blob, false)
+                .unwrap();
+            let r = if jit {
+                JitProgram::compile(&prog, conformance_helpers::<()>())
+                    .unwrap()
+                    .run(&mut mem, &mut (), [0; 5])
+            } else {
+                Interpreter::new(&prog, conformance_helpers::<()>())
+                    .unwrap()
+                    .run(&mut mem, &mut (), [0; 5])
+            };
+            outcomes.push(r.map_err(|e| e.to_string()));
+        }
+        assert_eq!(outcomes[0], outcomes[1], "{text}");
+        match (want, &outcomes[0]) {
+            (Ok(v), Ok(got)) => assert_eq!(*got, v, "{text}"),
+            (Err(w), Err(got)) => assert!(got.contains(w), "{text}: {got}"),
+            (w, got) => panic!("{text}: expected {w:?}, got {got:?}"),
+        }
+    }
+}

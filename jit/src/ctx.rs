@@ -126,6 +126,20 @@ fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> 
     })
 }
 
+/// Finds simulated kernel memory for an access the region table refused: the host address
+/// of its first byte, or 0 (a fault).
+pub(crate) extern "C" fn far_trampoline(ctx: *mut JitCtx, addr: u64, info: u64) -> u64 {
+    // SAFETY: as in `helper_trampoline`; only a shared borrow of the memory is taken.
+    let mem = unsafe { &*((*ctx).mem as *const Memory<'static>) };
+    let access = match info >> 8 {
+        0 => ebpf_sim_vm::memory::Access::Load,
+        1 => ebpf_sim_vm::memory::Access::Store,
+        _ => ebpf_sim_vm::memory::Access::Atomic,
+    };
+    mem.translate_far(addr, (info & 0xff) as usize, access)
+        .map_or(0, |p| p as u64)
+}
+
 /// Applies the kernel's tail call rules (as the interpreter does): index, then count, then
 /// slot.
 fn tail_call<C>(ctx: &mut JitCtx, target: TailCallTarget, pc: usize) {

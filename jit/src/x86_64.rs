@@ -34,6 +34,8 @@ const REGION_SIZE: i32 = std::mem::size_of::<ebpf_sim_vm::memory::Region>() as i
 enum Stub {
     Memory {
         label: DynamicLabel,
+        /// Where the access continues once a far mapping was found.
+        resume: DynamicLabel,
         pc: usize,
         info: u64,
     },
@@ -76,6 +78,7 @@ struct Gen<'p> {
     program: &'p Program,
     helper_tramp: u64,
     callx_tramp: u64,
+    far_tramp: u64,
     functions: *const FunctionTable,
 }
 
@@ -84,6 +87,7 @@ pub(crate) fn compile(
     helper_tramp: u64,
     callx_tramp: u64,
 ) -> Result<Compiled, String> {
+    let far_tramp = c::far_trampoline as *const () as u64;
     let mut ops = Assembler::new().map_err(|e| format!("cannot map code memory: {e}"))?;
     let labels = (0..program.len())
         .map(|_| ops.new_dynamic_label())
@@ -99,6 +103,7 @@ pub(crate) fn compile(
         program,
         helper_tramp,
         callx_tramp,
+        far_tramp,
         functions: &*functions,
     };
     let entry = g.prologue();
@@ -262,9 +267,12 @@ impl Gen<'_> {
             ; add r9, [r10]
             ; mov r10, r9
         );
+        let resume = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; =>resume);
         let kind = if atomic { 2 } else { store as u64 };
         self.stubs.push(Stub::Memory {
             label: fault,
+            resume,
             pc,
             info: size as u64 | kind << 8,
         });
@@ -897,10 +905,50 @@ impl Gen<'_> {
     fn emit_stubs(&mut self) {
         for stub in std::mem::take(&mut self.stubs) {
             match stub {
-                Stub::Memory { label, pc, info } => {
+                Stub::Memory {
+                    label,
+                    resume,
+                    pc,
+                    info,
+                } => {
+                    // Not in the region table: ask the memory for a far mapping (simulated
+                    // kernel memory) before giving up, as the interpreter's slow path does.
+                    let fault = self.ops.new_dynamic_label();
+                    let far = self.far_tramp;
                     dynasm!(self.ops
                         ; .arch x64
                         ; =>label
+                        ; push rax
+                        ; push rdi
+                        ; push rsi
+                        ; push rdx
+                        ; push rcx
+                        ; push r8
+                        ; push r11
+                        ; mov rdi, r12
+                        ; mov rsi, r11
+                        ; mov rdx, info as i32
+                        ; mov rax, QWORD far as i64
+                        ; mov r9, rsp
+                        ; and rsp, -16
+                        ; push r9
+                        ; sub rsp, 8
+                        ; call rax
+                        ; add rsp, 8
+                        ; pop rsp
+                        ; mov r10, rax
+                        ; pop r11
+                        ; pop r8
+                        ; pop rcx
+                        ; pop rdx
+                        ; pop rsi
+                        ; pop rdi
+                        ; pop rax
+                        ; test r10, r10
+                        ; jz =>fault
+                        ; add r10, (info & 0xff) as i32
+                        ; jmp =>resume
+                        ; =>fault
                         ; mov [r12 + c::FAULT_ADDR], r11
                         ; mov QWORD [r12 + c::FAULT_INFO], info as i32
                     );

@@ -25,8 +25,11 @@ pub const PACKET_REGION: u32 = CTX_REGION + 1;
 /// Addresses of BPF functions (`lddw` of a function, used by `callx` and callbacks): never
 /// readable; the offset is the instruction index.
 pub const CODE_REGION: u32 = PACKET_REGION + 1;
+/// Map handles (what `lddw` of a map gives a program): never readable; the offset is the
+/// map's index.
+pub const MAP_REGION: u32 = CODE_REGION + 1;
 /// First id handed out by [`Memory::add_region`].
-pub const FIRST_DYNAMIC_REGION: u32 = CODE_REGION + 1;
+pub const FIRST_DYNAMIC_REGION: u32 = MAP_REGION + 1;
 
 /// The virtual address of `offset` in `region`.
 pub const fn vaddr(region: u32, offset: u32) -> u64 {
@@ -125,6 +128,15 @@ impl fmt::Display for AccessFault {
     }
 }
 
+/// A buffer mapped at an arbitrary address (simulated kernel memory).
+#[derive(Clone, Debug)]
+struct FarRegion {
+    start: u64,
+    buf: HostBuffer,
+    name: String,
+    writable: bool,
+}
+
 /// The address space of one run. Regions borrow host buffers for `'a`; the stack frames
 /// are owned here and reused between runs.
 pub struct Memory<'a> {
@@ -135,6 +147,9 @@ pub struct Memory<'a> {
     dirty_frames: usize,
     /// Buffers mapped by handle, kept alive as long as they are mapped (index: region id).
     owned: Vec<Option<HostBuffer>>,
+    /// Simulated kernel memory at the addresses a trace gives it (far above the region
+    /// table), sorted by start; reached on the slow path of an access.
+    far: Vec<FarRegion>,
     _borrow: PhantomData<&'a mut [u8]>,
 }
 
@@ -157,12 +172,14 @@ impl<'a> Memory<'a> {
         kinds[CTX_REGION as usize] = RegionKind::Ctx;
         kinds[PACKET_REGION as usize] = RegionKind::Packet;
         kinds[CODE_REGION as usize] = RegionKind::Code;
+        kinds[MAP_REGION as usize] = RegionKind::Named("map handles".into());
         let mut mem = Memory {
             regions,
             kinds,
             stack,
             dirty_frames: 0,
             owned: vec![None; FIRST_DYNAMIC_REGION as usize],
+            far: Vec::new(),
             _borrow: PhantomData,
         };
         mem.reset_stack();
@@ -328,7 +345,73 @@ impl<'a> Memory<'a> {
                 return Ok(r.host.wrapping_add(off as usize));
             }
         }
-        Err(self.fault(addr, size, access))
+        self.translate_far(addr, size, access)
+            .ok_or_else(|| self.fault(addr, size, access))
+    }
+
+    /// The slow path: simulated kernel memory mapped at trace-given addresses.
+    #[cold]
+    pub fn translate_far(&self, addr: u64, size: usize, access: Access) -> Option<*mut u8> {
+        let r = self.far_region(addr)?;
+        let off = addr - r.start;
+        let end = off.checked_add(size as u64)?;
+        if end > r.buf.len() as u64 || (access != Access::Load && !r.writable) {
+            return None;
+        }
+        Some(r.buf.as_ptr().wrapping_add(off as usize))
+    }
+
+    fn far_region(&self, addr: u64) -> Option<&FarRegion> {
+        let i = self
+            .far
+            .partition_point(|r| r.start <= addr)
+            .checked_sub(1)?;
+        let r = &self.far[i];
+        (addr - r.start < r.buf.len() as u64).then_some(r)
+    }
+
+    /// Maps `buf` at the fixed address `start` (simulated kernel memory, e.g. a task_struct
+    /// or a blob a trace gives). Fails if it overlaps the region table's addresses or
+    /// another far mapping.
+    pub fn map_far(
+        &mut self,
+        name: impl Into<String>,
+        start: u64,
+        buf: &HostBuffer,
+        writable: bool,
+    ) -> Result<(), String> {
+        let name = name.into();
+        let end = start
+            .checked_add(buf.len() as u64)
+            .ok_or_else(|| format!("{name} at {start:#x} wraps around the address space"))?;
+        if start >> REGION_SHIFT < (1 << 16) {
+            return Err(format!(
+                "{name} at {start:#x} is below 0x1000000000000, where the simulator's own regions live"
+            ));
+        }
+        let i = self.far.partition_point(|r| r.start < start);
+        let clash = self.far.get(i).is_some_and(|r| r.start < end)
+            || i.checked_sub(1)
+                .and_then(|j| self.far.get(j))
+                .is_some_and(|r| r.start + r.buf.len() as u64 > start);
+        if clash {
+            return Err(format!("{name} at {start:#x} overlaps another mapping"));
+        }
+        self.far.insert(
+            i,
+            FarRegion {
+                start,
+                buf: buf.clone(),
+                name,
+                writable,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops every far mapping (per-event memory).
+    pub fn clear_far(&mut self) {
+        self.far.clear();
     }
 
     /// Explains why an access at `addr` is invalid (the slow path of [`Self::translate`]).
@@ -336,6 +419,24 @@ impl<'a> Memory<'a> {
     pub fn fault(&self, addr: u64, size: usize, access: Access) -> AccessFault {
         let id = (addr >> REGION_SHIFT) as usize;
         let off = addr & 0xffff_ffff;
+        if let Some(r) = self.far_region(addr) {
+            let reason = if access != Access::Load && !r.writable {
+                format!("{} is read-only", r.name)
+            } else {
+                format!(
+                    "offset {} is outside {} ({} bytes)",
+                    addr - r.start,
+                    r.name,
+                    r.buf.len()
+                )
+            };
+            return AccessFault {
+                access,
+                addr,
+                size,
+                reason,
+            };
+        }
         let reason = match (self.regions.get(id), self.kinds.get(id)) {
             (_, Some(RegionKind::Null)) if id == NULL_REGION as usize => {
                 "not a pointer (null or a plain number)".to_string()
@@ -470,6 +571,26 @@ mod tests {
         assert_eq!(mem.load(a, 8).unwrap(), 0x0707070707070707);
         let e = mem.store(a, 1, 0).unwrap_err();
         assert!(e.reason.contains(".rodata is read-only"), "{e}");
+    }
+
+    #[test]
+    fn far_regions_sit_at_trace_addresses() {
+        let mut mem = Memory::new();
+        let task = HostBuffer::from_bytes(&[1, 2, 3, 4]);
+        let at = 0xffff_8880_0000_1000;
+        mem.map_far("task 42", at, &task, false).unwrap();
+        assert_eq!(mem.load(at + 1, 2).unwrap(), 0x0302);
+        let e = mem.load(at + 2, 4).unwrap_err();
+        assert!(e.reason.contains("outside task 42 (4 bytes)"), "{e}");
+        assert!(mem
+            .store(at, 1, 0)
+            .unwrap_err()
+            .reason
+            .contains("read-only"));
+        assert!(mem.map_far("clash", at + 2, &task, false).is_err());
+        assert!(mem.map_far("low", 0x1000, &task, false).is_err());
+        mem.clear_far();
+        assert!(mem.load(at, 1).is_err());
     }
 
     #[test]
