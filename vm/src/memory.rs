@@ -25,6 +25,9 @@ pub const PACKET_REGION: u32 = CTX_REGION + 1;
 /// Addresses of BPF functions (`lddw` of a function, used by `callx` and callbacks): never
 /// readable; the offset is the instruction index.
 pub const CODE_REGION: u32 = PACKET_REGION + 1;
+/// Lowest address of the window below 4 GiB that [`Memory::map_far`] accepts (the rest of
+/// region 0 stays unmapped, so NULL and small numbers are never pointers).
+pub const LOW_WINDOW_START: u64 = 0x1_0000;
 /// Map handles (what `lddw` of a map gives a program): never readable; the offset is the
 /// map's index.
 pub const MAP_REGION: u32 = CODE_REGION + 1;
@@ -370,9 +373,10 @@ impl<'a> Memory<'a> {
         (addr - r.start < r.buf.len() as u64).then_some(r)
     }
 
-    /// Maps `buf` at the fixed address `start` (simulated kernel memory, e.g. a task_struct
-    /// or a blob a trace gives). Fails if it overlaps the region table's addresses or
-    /// another far mapping.
+    /// Maps `buf` at the fixed address `start`: simulated kernel memory (a task_struct, a
+    /// blob a trace gives) far above the region table's addresses, or a window below 4 GiB
+    /// (above [`LOW_WINDOW_START`]) for data whose address programs load as 32 bits, such
+    /// as packet data through `xdp_md.data`. Fails on overlaps.
     pub fn map_far(
         &mut self,
         name: impl Into<String>,
@@ -384,9 +388,11 @@ impl<'a> Memory<'a> {
         let end = start
             .checked_add(buf.len() as u64)
             .ok_or_else(|| format!("{name} at {start:#x} wraps around the address space"))?;
-        if start >> REGION_SHIFT < (1 << 16) {
+        let low = start >= LOW_WINDOW_START && end <= 1 << REGION_SHIFT;
+        if !low && start >> REGION_SHIFT < (1 << 16) {
             return Err(format!(
-                "{name} at {start:#x} is below 0x1000000000000, where the simulator's own regions live"
+                "{name} at {start:#x} is neither in the low window (0x10000..4 GiB) nor above \
+                 0x1000000000000: the simulator's own regions live in between"
             ));
         }
         let i = self.far.partition_point(|r| r.start < start);
@@ -407,6 +413,11 @@ impl<'a> Memory<'a> {
             },
         );
         Ok(())
+    }
+
+    /// Drops the far mapping that starts at `start`, if any.
+    pub fn unmap_far(&mut self, start: u64) {
+        self.far.retain(|r| r.start != start);
     }
 
     /// Drops every far mapping (per-event memory).
@@ -589,6 +600,9 @@ mod tests {
             .contains("read-only"));
         assert!(mem.map_far("clash", at + 2, &task, false).is_err());
         assert!(mem.map_far("low", 0x1000, &task, false).is_err());
+        mem.map_far("packet", 0x100_0000, &task, true).unwrap();
+        assert_eq!(mem.load(0x100_0003, 1).unwrap(), 4);
+        assert!(mem.map_far("mid", 1 << 40, &task, false).is_err());
         mem.clear_far();
         assert!(mem.load(at, 1).is_err());
     }

@@ -1,0 +1,186 @@
+//! A loaded object turned into running state: maps created and filled, programs prepared
+//! for an engine, and the simulated kernel they share.
+
+use crate::engine::Engine;
+use crate::jit::JitProgram;
+use crate::loader::{self, MapDef, Object, ProgramType};
+use crate::vm::helpers::{HelperError, Helpers};
+use crate::vm::isa::{pseudo, Decoded};
+use crate::vm::kernel::helpers::kernel_helpers;
+use crate::vm::kernel::{map_handle, Kernel, KernelConfig};
+use crate::vm::maps::MapSpec;
+use crate::vm::{Config, Interpreter, Memory, Program, VmError};
+
+use super::hooks::{ctx_kind, CtxKind, Hook};
+
+/// One program of the object, ready to run.
+pub struct SimProgram {
+    pub name: String,
+    pub section: String,
+    pub prog_type: ProgramType,
+    pub hook: Hook,
+    pub ctx: CtxKind,
+}
+
+/// The compiled programs, one per object program, in object order (tail calls and prog
+/// arrays refer to programs by this index).
+enum Compiled {
+    Interp(Vec<Interpreter<Kernel>>),
+    Jit(Vec<JitProgram<Kernel>>),
+}
+
+/// The running state of an object.
+pub struct Machine {
+    pub kernel: Kernel,
+    pub mem: Memory<'static>,
+    /// Regions that live as long as the machine (maps); per-event ones come after.
+    base_regions: usize,
+    pub programs: Vec<SimProgram>,
+    compiled: Compiled,
+    pub object: Object,
+}
+
+fn map_spec(def: &MapDef) -> MapSpec {
+    MapSpec {
+        name: def.name.clone(),
+        map_type: def.map_type,
+        key_size: def.key_size,
+        value_size: def.value_size,
+        max_entries: def.max_entries,
+        flags: def.flags,
+        map_extra: def.map_extra,
+        inner: def.inner.as_deref().map(|i| Box::new(map_spec(i))),
+    }
+}
+
+/// libbpf's poison call for unresolved CO-RE relocations.
+fn poisoned(_: &mut Kernel, _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Err(HelperError::Other(
+        "this instruction was poisoned: a CO-RE relocation has no match in the target BTF".into(),
+    ))
+}
+
+/// The helpers a loaded program gets: the kernel's, plus libbpf's poison marker.
+pub fn helpers() -> Helpers<Kernel> {
+    let mut h = kernel_helpers();
+    h.register(loader::POISON_HELPER, "libbpf_co_re_poison", poisoned);
+    h
+}
+
+impl Machine {
+    /// Builds the machine: creates every map (global data with its initial contents),
+    /// maps their storage into program memory, and prepares every program.
+    pub fn new(object: Object, config: KernelConfig, engine: Engine, budget: u64) -> Result<Machine, String> {
+        let specs: Vec<MapSpec> = object.maps.iter().map(map_spec).collect();
+        let mut kernel = Kernel::with_specs(config, &specs)?;
+        for (i, def) in object.maps.iter().enumerate() {
+            if !def.data.is_empty() {
+                kernel.maps[i]
+                    .update(&0u32.to_le_bytes(), &def.data, 0, 0)
+                    .map_err(|e| format!("map {}: initial data: {e}", def.name))?;
+            }
+            for &(slot, inner) in &def.init_slots {
+                kernel.maps[i]
+                    .update(&slot.to_le_bytes(), &(inner as u32).to_le_bytes(), 0, 0)
+                    .map_err(|e| format!("map {}: initial slot {slot}: {e}", def.name))?;
+            }
+        }
+        let mut mem = Memory::new();
+        kernel.map_into(&mut mem);
+        let base_regions = mem.region_count();
+
+        let nmaps = object.maps.len();
+        let map_addrs = kernel.map_addrs.clone();
+        let resolve = |d: &Decoded| -> Result<u64, String> {
+            let index = d.insn.imm as u32 as usize;
+            if index >= nmaps {
+                return Err(format!("map index {index} is out of range ({nmaps} maps)"));
+            }
+            match d.insn.src {
+                pseudo::MAP_IDX | pseudo::MAP_FD => Ok(map_handle(index)),
+                pseudo::MAP_IDX_VALUE | pseudo::MAP_VALUE => {
+                    Ok(map_addrs[index].wrapping_add(d.imm_hi as u32 as u64))
+                }
+                src => Err(format!(
+                    "lddw of {} is not supported by the simulator",
+                    crate::vm::program::pseudo_name(src)
+                )),
+            }
+        };
+        let mut programs = Vec::new();
+        let mut prepared = Vec::new();
+        for p in &object.programs {
+            let prog = Program::with_resolver(p.insns.clone(), &resolve)
+                .map_err(|e| format!("program {}: {e}", p.name))?;
+            prepared.push(prog);
+            programs.push(SimProgram {
+                name: p.name.clone(),
+                section: p.section.clone(),
+                prog_type: p.prog_type,
+                hook: Hook::of_section(&p.section),
+                ctx: ctx_kind(p.prog_type),
+            });
+        }
+        let vm_err = |name: &str, e: VmError| format!("program {name}: {e}");
+        let cfg = Config { budget };
+        let compiled = match engine {
+            Engine::Interp => Compiled::Interp(
+                prepared
+                    .iter()
+                    .zip(&programs)
+                    .map(|(p, s)| {
+                        Interpreter::new(p, helpers())
+                            .map(|i| i.with_config(cfg))
+                            .map_err(|e| vm_err(&s.name, e))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Engine::Jit => Compiled::Jit(
+                prepared
+                    .iter()
+                    .zip(&programs)
+                    .map(|(p, s)| {
+                        JitProgram::compile(p, helpers())
+                            .map(|j| j.with_config(cfg))
+                            .map_err(|e| format!("program {}: {e}", s.name))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        Ok(Machine {
+            kernel,
+            mem,
+            base_regions,
+            programs,
+            compiled,
+            object,
+        })
+    }
+
+    /// Drops the previous event's regions and far mappings.
+    pub fn reset_event_memory(&mut self) {
+        self.mem.truncate_regions(self.base_regions);
+        self.mem.clear_far();
+        self.mem.clear_ctx_and_packet();
+        self.kernel.user_memory.clear();
+    }
+
+    /// Runs program `index` with r1 = `ctx`.
+    pub fn run(&mut self, index: usize, ctx: u64) -> Result<u64, VmError> {
+        self.kernel.prog_type = self.programs[index].prog_type.number();
+        let args = [ctx, 0, 0, 0, 0];
+        match &self.compiled {
+            Compiled::Interp(progs) => {
+                progs[index].run_with_programs(&mut self.mem, &mut self.kernel, args, progs)
+            }
+            Compiled::Jit(progs) => {
+                progs[index].run_with_programs(&mut self.mem, &mut self.kernel, args, progs)
+            }
+        }
+    }
+
+    /// The object's program index by name.
+    pub fn program_index(&self, name: &str) -> Option<usize> {
+        self.programs.iter().position(|p| p.name == name)
+    }
+}

@@ -1,0 +1,162 @@
+//! BPF ring buffers: records reserved in a data area programs write through pointers,
+//! then submitted or discarded. The consumer is taken to keep up: it reads every record
+//! at the end of each event, in ring order, so space is free again for the next event.
+
+use crate::buffer::HostBuffer;
+
+/// Each record starts with the kernel's 8-byte header (length, busy/discard bits, page
+/// offset); the data that follows is what `reserve` returns.
+pub const HEADER: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Reserved,
+    Committed,
+    Discarded,
+}
+
+#[derive(Clone, Debug)]
+struct Record {
+    /// Offset of the data (after the header) in the data area.
+    data: usize,
+    len: usize,
+    state: State,
+}
+
+/// One ring buffer map.
+#[derive(Debug)]
+pub struct RingBuf {
+    data: HostBuffer,
+    /// Next free byte; everything before it is reserved until the consumer drains.
+    producer: usize,
+    records: Vec<Record>,
+}
+
+impl RingBuf {
+    pub fn new(capacity: usize) -> Self {
+        RingBuf {
+            data: HostBuffer::zeroed(capacity),
+            producer: 0,
+            records: Vec::new(),
+        }
+    }
+
+    /// The data area, mapped into program memory.
+    pub fn data(&self) -> &HostBuffer {
+        &self.data
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Reserves `len` bytes; the offset of the record's data, or None when the ring has no
+    /// room (the program gets NULL).
+    pub fn reserve(&mut self, len: usize) -> Option<usize> {
+        let total = HEADER.checked_add(len)?.checked_next_multiple_of(8)?;
+        if len == 0 || self.producer.checked_add(total)? > self.capacity() {
+            return None;
+        }
+        let data = self.producer + HEADER;
+        // Busy bit, as the kernel sets it until commit.
+        let _ = self.data.write_uint(self.producer, 4, len as u64 | 1 << 31);
+        self.producer += total;
+        self.records.push(Record {
+            data,
+            len,
+            state: State::Reserved,
+        });
+        Some(data)
+    }
+
+    /// Submits (or discards) the reservation whose data starts at `data`. False if there is
+    /// no such pending reservation.
+    pub fn commit(&mut self, data: usize, discard: bool) -> bool {
+        let Some(r) = self
+            .records
+            .iter_mut()
+            .find(|r| r.data == data && r.state == State::Reserved)
+        else {
+            return false;
+        };
+        r.state = if discard {
+            State::Discarded
+        } else {
+            State::Committed
+        };
+        let flag = if discard { 1u64 << 30 } else { 0 };
+        let _ = self.data.write_uint(data - HEADER, 4, r.len as u64 | flag);
+        true
+    }
+
+    /// `bpf_ringbuf_output`: reserve, copy and submit.
+    pub fn output(&mut self, bytes: &[u8]) -> bool {
+        match self.reserve(bytes.len()) {
+            Some(off) => {
+                let _ = self.data.write(off, bytes);
+                self.commit(off, false)
+            }
+            None => false,
+        }
+    }
+
+    /// Bytes submitted or reserved but not consumed (BPF_RB_AVAIL_DATA).
+    pub fn pending(&self) -> usize {
+        self.producer
+    }
+
+    /// Reservations not yet submitted or discarded.
+    pub fn outstanding(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.state == State::Reserved)
+            .count()
+    }
+
+    /// The consumer: committed records in ring order; the ring is empty afterwards.
+    /// Records still reserved are dropped (a program leaking them is rejected by the
+    /// kernel's verifier).
+    pub fn drain(&mut self) -> Vec<Vec<u8>> {
+        let out = self
+            .records
+            .iter()
+            .filter(|r| r.state == State::Committed)
+            .map(|r| self.data.to_vec(r.data, r.len).unwrap_or_default())
+            .collect();
+        self.records.clear();
+        self.producer = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_out_in_ring_order_without_discarded_ones() {
+        let mut rb = RingBuf::new(64);
+        let a = rb.reserve(4).unwrap();
+        let b = rb.reserve(4).unwrap();
+        assert_eq!((a, b), (8, 24));
+        rb.data().write(b, b"bbbb").unwrap();
+        rb.data().write(a, b"aaaa").unwrap();
+        assert!(rb.commit(b, false));
+        assert!(rb.commit(a, false));
+        assert!(!rb.commit(a, false), "a second submit is refused");
+        assert!(rb.output(b"cc"));
+        let d = rb.reserve(1).unwrap();
+        assert!(rb.commit(d, true));
+        assert_eq!(rb.drain(), vec![b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
+        assert_eq!(rb.pending(), 0);
+    }
+
+    #[test]
+    fn a_full_ring_refuses_reservations() {
+        let mut rb = RingBuf::new(32);
+        assert!(rb.reserve(16).is_some());
+        assert!(rb.reserve(1).is_none(), "24 + 16 > 32");
+        assert!(rb.reserve(0).is_none());
+        assert!(rb.reserve(usize::MAX / 2).is_none());
+    }
+}
