@@ -65,6 +65,52 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         btf: Option<PathBuf>,
     },
+    /// Run an object or eunomia package against a trace of kernel events, with no kernel,
+    /// and print what its programs emit (ecli-style), deterministically.
+    ///
+    /// Each event of the trace (docs/trace-format.md) runs every attached program of its
+    /// hook. Without --trace, a built-in synthetic workload drives each hook. Package
+    /// options (its global variables, e.g. `--pid 42`) follow the file and ebpf-sim's own
+    /// options.
+    Run {
+        /// A `.bpf.o` object or an eunomia `package.json`.
+        file: PathBuf,
+        /// The trace of events to replay (JSON).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Print one JSON object per record instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write the JSON records to this file.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Print every map's contents at the end.
+        #[arg(long)]
+        dump_maps: bool,
+        /// Execution engine (the JIT by default where built).
+        #[arg(long, default_value_t = Engine::default())]
+        engine: Engine,
+        /// Most instructions one program run may execute.
+        #[arg(long, default_value_t = ebpf_sim::vm::interp::DEFAULT_BUDGET)]
+        budget: u64,
+        /// Resolve CO-RE relocations against this BTF (e.g. /sys/kernel/btf/vmlinux).
+        #[arg(long, value_name = "PATH")]
+        btf: Option<PathBuf>,
+        /// Preload a map entry: NAME:KEY=VALUE, with integers (little-endian, sized to the
+        /// map) or hex:BYTES; a prog array takes a program name as its value. Repeatable.
+        #[arg(long = "map", value_name = "NAME:KEY=VALUE")]
+        maps: Vec<String>,
+        /// Only attach these programs (repeatable); default: the package's list, or all.
+        #[arg(long = "prog", value_name = "NAME")]
+        progs: Vec<String>,
+        /// Also print program return values, other helper effects and events no program
+        /// handled.
+        #[arg(short, long)]
+        verbose: bool,
+        /// The package's own options, e.g. `--pid 42` (after every ebpf-sim option).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PACKAGE OPTIONS")]
+        package_args: Vec<String>,
+    },
     /// Show what a BPF object or eunomia package contains: programs (section, type,
     /// attach point, size), maps, global variables with their values, exported event types
     /// with their layout, and the source files named in its BTF.
@@ -116,6 +162,33 @@ fn main() -> ExitCode {
             btf,
         } => commands::disasm_any(&input, format, numbered, prog.as_deref(), btf.as_deref()),
         Command::Inspect { file, json, btf } => commands::inspect(&file, json, btf.as_deref()),
+        Command::Run {
+            file,
+            trace,
+            json,
+            output,
+            dump_maps,
+            engine,
+            budget,
+            btf,
+            maps,
+            progs,
+            verbose,
+            package_args,
+        } => commands::run(commands::RunArgs {
+            file,
+            trace,
+            json,
+            output,
+            dump_maps,
+            engine,
+            budget,
+            btf,
+            maps,
+            verbose,
+            progs,
+            package_args,
+        }),
         Command::Exec {
             program,
             mem,

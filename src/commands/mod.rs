@@ -2,9 +2,11 @@
 
 mod bare;
 mod object;
+mod run;
 
 pub use bare::{asm, disasm, exec};
 pub use object::{inspect, is_loadable};
+pub use run::{run, RunArgs};
 
 /// `disasm`: a program of an object or package (with source lines), or bare bytecode.
 pub fn disasm_any(

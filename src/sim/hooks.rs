@@ -57,10 +57,10 @@ impl Hook {
                 attach_type,
                 target,
             } => match attach_type.as_str() {
-                "fentry" | "fmod_ret" => Hook::FuncEntry { function: target },
-                "fexit" => Hook::FuncExit { function: target },
+                "BPF_TRACE_FENTRY" | "BPF_MODIFY_RETURN" => Hook::FuncEntry { function: target },
+                "BPF_TRACE_FEXIT" => Hook::FuncExit { function: target },
                 // tp_btf programs see the raw tracepoint's arguments.
-                "tp_btf" | "raw_tp" => Hook::RawTracepoint { name: target },
+                "BPF_TRACE_RAW_TP" => Hook::RawTracepoint { name: target },
                 _ => Hook::Section(section.to_string()),
             },
             AttachPoint::Lsm { hook } => Hook::Lsm { hook },

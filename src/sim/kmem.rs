@@ -73,7 +73,7 @@ pub fn set_bytes(btf: &Btf, sid: u32, buf: &HostBuffer, name: &str, bytes: &[u8]
 }
 
 /// A simulated task.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimTask {
     pub pid: u32,
     pub tgid: u32,
@@ -83,52 +83,48 @@ pub struct SimTask {
     pub fields: BTreeMap<String, u64>,
 }
 
-/// Builds task_structs for `tasks` (slot `i` at `TASK_BASE + i * TASK_STRIDE`), linking
-/// `real_parent`/`parent` to the parent's task_struct when it is among them and
-/// `group_leader` to the thread group leader's. Returns (address, buffer) pairs; empty if
-/// the BTF has no `struct task_struct`.
-pub fn build_tasks(btf: &Btf, tasks: &[SimTask]) -> Vec<(u64, HostBuffer)> {
-    let Some((sid, size)) = struct_type(btf, "task_struct") else {
-        return Vec::new();
+/// Fills task `i`'s task_struct: ids, comm, `real_parent`/`parent` pointing to the
+/// parent's task_struct when the parent is a known task, `group_leader` to the thread
+/// group leader's (or itself), exit code, priorities and any extra fields.
+pub fn write_task(btf: &Btf, tasks: &[SimTask], i: usize, buf: &HostBuffer) {
+    let Some((sid, _)) = struct_type(btf, "task_struct") else {
+        return;
     };
     let addr_of = |pid: u32| -> u64 {
         tasks
             .iter()
             .position(|t| t.pid == pid)
-            .map_or(0, |i| TASK_BASE + i as u64 * TASK_STRIDE)
+            .map_or(0, |j| TASK_BASE + j as u64 * TASK_STRIDE)
     };
-    let leader_of = |tgid: u32| -> u64 {
-        let a = addr_of(tgid);
-        if a != 0 {
-            a
-        } else {
-            0
-        }
+    let t = &tasks[i];
+    let me = TASK_BASE + i as u64 * TASK_STRIDE;
+    let _ = buf.fill(0, buf.len(), 0);
+    set_int(btf, sid, buf, "pid", t.pid as u64);
+    set_int(btf, sid, buf, "tgid", t.tgid as u64);
+    let mut comm = t.comm.as_bytes().to_vec();
+    comm.truncate(15);
+    set_bytes(btf, sid, buf, "comm", &comm);
+    let parent = addr_of(t.ppid);
+    set_int(btf, sid, buf, "real_parent", parent);
+    set_int(btf, sid, buf, "parent", parent);
+    let leader = match addr_of(t.tgid) {
+        0 => me,
+        a => a,
     };
-    tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let buf = HostBuffer::zeroed(size.min(TASK_STRIDE) as usize);
-            let me = TASK_BASE + i as u64 * TASK_STRIDE;
-            set_int(btf, sid, &buf, "pid", t.pid as u64);
-            set_int(btf, sid, &buf, "tgid", t.tgid as u64);
-            let mut comm = t.comm.as_bytes().to_vec();
-            comm.truncate(15);
-            set_bytes(btf, sid, &buf, "comm", &comm);
-            let parent = addr_of(t.ppid);
-            set_int(btf, sid, &buf, "real_parent", parent);
-            set_int(btf, sid, &buf, "parent", parent);
-            let leader = leader_of(t.tgid);
-            set_int(btf, sid, &buf, "group_leader", if leader != 0 { leader } else { me });
-            set_int(btf, sid, &buf, "exit_code", t.exit_code as u32 as u64);
-            for p in ["prio", "static_prio", "normal_prio"] {
-                set_int(btf, sid, &buf, p, 120);
-            }
-            for (name, v) in &t.fields {
-                set_int(btf, sid, &buf, name, *v);
-            }
-            (me, buf)
-        })
-        .collect()
+    set_int(btf, sid, buf, "group_leader", leader);
+    set_int(btf, sid, buf, "exit_code", t.exit_code as u32 as u64);
+    for p in ["prio", "static_prio", "normal_prio"] {
+        set_int(btf, sid, buf, p, 120);
+    }
+    for (name, v) in &t.fields {
+        set_int(btf, sid, buf, name, *v);
+    }
+}
+
+/// A new task_struct for task `i`, if the BTF has `struct task_struct`.
+pub fn new_task(btf: &Btf, tasks: &[SimTask], i: usize) -> Option<HostBuffer> {
+    let (_, size) = struct_type(btf, "task_struct")?;
+    let buf = HostBuffer::zeroed(size.min(TASK_STRIDE) as usize);
+    write_task(btf, tasks, i, &buf);
+    Some(buf)
 }

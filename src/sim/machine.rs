@@ -8,7 +8,7 @@ use crate::vm::helpers::{HelperError, Helpers};
 use crate::vm::isa::{pseudo, Decoded};
 use crate::vm::kernel::helpers::kernel_helpers;
 use crate::vm::kernel::{map_handle, Kernel, KernelConfig};
-use crate::vm::maps::MapSpec;
+use crate::vm::maps::{map_type as ebpf_sim_map_type, MapSpec};
 use crate::vm::{Config, Interpreter, Memory, Program, VmError};
 
 use super::hooks::{ctx_kind, CtxKind, Hook};
@@ -40,8 +40,10 @@ pub struct Machine {
     pub object: Object,
 }
 
-fn map_spec(def: &MapDef) -> MapSpec {
-    MapSpec {
+/// A map definition as libbpf creates it: perf event arrays get 4-byte keys and values
+/// and one entry per CPU when the object leaves them out.
+fn map_spec(def: &MapDef, ncpus: u32) -> MapSpec {
+    let mut spec = MapSpec {
         name: def.name.clone(),
         map_type: def.map_type,
         key_size: def.key_size,
@@ -49,8 +51,20 @@ fn map_spec(def: &MapDef) -> MapSpec {
         max_entries: def.max_entries,
         flags: def.flags,
         map_extra: def.map_extra,
-        inner: def.inner.as_deref().map(|i| Box::new(map_spec(i))),
+        inner: def.inner.as_deref().map(|i| Box::new(map_spec(i, ncpus))),
+    };
+    if def.map_type == ebpf_sim_map_type::PERF_EVENT_ARRAY {
+        if spec.key_size == 0 {
+            spec.key_size = 4;
+        }
+        if spec.value_size == 0 {
+            spec.value_size = 4;
+        }
+        if spec.max_entries == 0 {
+            spec.max_entries = ncpus;
+        }
     }
+    spec
 }
 
 /// libbpf's poison call for unresolved CO-RE relocations.
@@ -63,7 +77,7 @@ fn poisoned(_: &mut Kernel, _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, Help
 /// The helpers a loaded program gets: the kernel's, plus libbpf's poison marker.
 pub fn helpers() -> Helpers<Kernel> {
     let mut h = kernel_helpers();
-    h.register(loader::POISON_HELPER, "libbpf_co_re_poison", poisoned);
+    h.register(loader::POISON_HELPER as u32, "libbpf_co_re_poison", poisoned);
     h
 }
 
@@ -71,7 +85,7 @@ impl Machine {
     /// Builds the machine: creates every map (global data with its initial contents),
     /// maps their storage into program memory, and prepares every program.
     pub fn new(object: Object, config: KernelConfig, engine: Engine, budget: u64) -> Result<Machine, String> {
-        let specs: Vec<MapSpec> = object.maps.iter().map(map_spec).collect();
+        let specs: Vec<MapSpec> = object.maps.iter().map(|d| map_spec(d, config.ncpus)).collect();
         let mut kernel = Kernel::with_specs(config, &specs)?;
         for (i, def) in object.maps.iter().enumerate() {
             if !def.data.is_empty() {
@@ -157,12 +171,12 @@ impl Machine {
         })
     }
 
-    /// Drops the previous event's regions and far mappings.
+    /// Drops the previous event's context, packet and regions (simulated kernel and user
+    /// memory persist across events).
     pub fn reset_event_memory(&mut self) {
         self.mem.truncate_regions(self.base_regions);
-        self.mem.clear_far();
         self.mem.clear_ctx_and_packet();
-        self.kernel.user_memory.clear();
+        self.mem.unmap_far(super::hooks::PACKET_BASE);
     }
 
     /// Runs program `index` with r1 = `ctx`.

@@ -75,23 +75,38 @@ fn sample(machine: &mut Machine, s: &SampleSpec, time_ns: u64) -> Record {
     }
 }
 
-/// Builds the memory an event names: tasks, blobs, and values allocated on the fly.
-struct EventMemory<'t> {
+/// The simulated memory of a whole replay: tasks (with their task_structs), user and
+/// kernel blobs, and the values allocated on the fly. It persists across events, as a
+/// process's memory does (a syscall's exit may read what its entry pointed to); new and
+/// changed parts are mapped at each event.
+struct SimMemory<'t> {
     trace: &'t Trace,
     tasks: Vec<SimTask>,
+    /// task_struct buffers, by task index, once built.
+    task_bufs: Vec<HostBuffer>,
+    dirty_tasks: std::collections::BTreeSet<usize>,
     user: Vec<UserBlob>,
+    user_synced: usize,
     kernel: Vec<(u64, Vec<u8>)>,
+    kernel_synced: usize,
     next_user: u64,
     next_kernel: u64,
+    /// Whether the object's BTF can lay out `struct task_struct`.
+    task_structs: bool,
 }
 
-impl<'t> EventMemory<'t> {
-    fn new(trace: &'t Trace) -> Self {
-        let mut m = EventMemory {
+impl<'t> SimMemory<'t> {
+    fn new(trace: &'t Trace, task_structs: bool) -> Self {
+        let mut m = SimMemory {
             trace,
+            task_structs,
             tasks: Vec::new(),
+            task_bufs: Vec::new(),
+            dirty_tasks: Default::default(),
             user: Vec::new(),
+            user_synced: 0,
             kernel: Vec::new(),
+            kernel_synced: 0,
             next_user: USER_AUTO_BASE,
             next_kernel: KERNEL_AUTO_BASE,
         };
@@ -101,25 +116,64 @@ impl<'t> EventMemory<'t> {
         m
     }
 
+    /// Adds a task, or updates it when the event describes it differently.
     fn add_task(&mut self, t: &TaskSpec) -> usize {
-        if let Some(i) = self.tasks.iter().position(|x| x.pid == t.pid) {
-            return i;
-        }
         let mut fields = BTreeMap::new();
         for (k, v) in &t.fields {
             if let Some(v) = u64_of(v) {
                 fields.insert(k.clone(), v);
             }
         }
-        self.tasks.push(SimTask {
+        let task = SimTask {
             pid: t.pid,
             tgid: t.tgid(),
             ppid: t.ppid.unwrap_or(0),
             comm: t.comm.clone(),
             exit_code: t.exit_code,
             fields,
-        });
+        };
+        if let Some(i) = self.tasks.iter().position(|x| x.pid == t.pid) {
+            if self.tasks[i] != task {
+                self.tasks[i] = task;
+                self.dirty_tasks.insert(i);
+            }
+            return i;
+        }
+        self.tasks.push(task);
+        self.dirty_tasks.insert(self.tasks.len() - 1);
         self.tasks.len() - 1
+    }
+
+    /// Maps what is new or changed since the last event into the machine.
+    fn sync(&mut self, machine: &mut Machine) -> Result<(), String> {
+        if let Some(btf) = machine.object.btf.clone() {
+            for i in std::mem::take(&mut self.dirty_tasks) {
+                let addr = kmem::TASK_BASE + i as u64 * kmem::TASK_STRIDE;
+                if let Some(buf) = self.task_bufs.get(i) {
+                    kmem::write_task(&btf, &self.tasks, i, buf);
+                } else if let Some(buf) = kmem::new_task(&btf, &self.tasks, i) {
+                    machine
+                        .mem
+                        .map_far(format!("task_struct of pid {}", self.tasks[i].pid), addr, &buf, false)?;
+                    self.task_bufs.push(buf);
+                }
+            }
+        }
+        for (addr, bytes) in &self.kernel[self.kernel_synced..] {
+            // A later blob at the same address replaces the earlier one.
+            machine.mem.unmap_far(*addr);
+            let buf = HostBuffer::from_bytes(bytes);
+            machine
+                .mem
+                .map_far(format!("kernel memory at {addr:#x}"), *addr, &buf, false)?;
+        }
+        self.kernel_synced = self.kernel.len();
+        machine
+            .kernel
+            .user_memory
+            .extend(self.user[self.user_synced..].iter().cloned());
+        self.user_synced = self.user.len();
+        Ok(())
     }
 
     fn task_spec(&self, r: &TaskRef) -> Result<TaskSpec, String> {
@@ -134,10 +188,12 @@ impl<'t> EventMemory<'t> {
         }
     }
 
+    /// The address of a task's task_struct (0 when the BTF has none).
     fn task_addr(&self, pid: u32) -> u64 {
         self.tasks
             .iter()
             .position(|t| t.pid == pid)
+            .filter(|_| self.task_structs)
             .map_or(0, |i| kmem::TASK_BASE + i as u64 * kmem::TASK_STRIDE)
     }
 
@@ -218,7 +274,7 @@ fn put(bytes: &mut [u8], off: usize, size: usize, v: u64) {
     }
 }
 
-fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut EventMemory) -> Result<Ctx, String> {
+fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut SimMemory) -> Result<Ctx, String> {
     if let Some(hex) = &ev.ctx_hex {
         let bytes = crate::conformance::parse_hex_bytes(hex).map_err(|e| format!("ctx_hex: {e}"))?;
         return Ok(Ctx { bytes, packet: None });
@@ -403,6 +459,12 @@ pub fn replay(
         .iter()
         .map(|s| first_time.saturating_add(s.interval_ns.max(1)))
         .collect();
+    let task_structs = machine
+        .object
+        .btf
+        .as_ref()
+        .is_some_and(|b| kmem::struct_type(b, "task_struct").is_some());
+    let mut em = SimMemory::new(trace, task_structs);
     for (index, ev) in trace.events.iter().enumerate() {
         let err = |m: String| format!("event {index} ({}): {m}", ev.hook);
         let time_ns = ev.time_ns.as_ref().and_then(u64_of).unwrap_or(last_time);
@@ -434,7 +496,6 @@ pub fn replay(
             continue;
         }
         machine.reset_event_memory();
-        let mut em = EventMemory::new(trace);
         let task = match &ev.task {
             Some(t) => em.task_spec(t).map_err(err)?,
             None => TaskSpec {
@@ -471,28 +532,13 @@ pub fn replay(
             ctxs.push(build_ctx(ev, &hook, prog.ctx, &task, &mut em).map_err(|m| err(format!("program {}: {m}", prog.name)))?);
         }
         let cpu = ev.cpu;
-        let btf = machine.object.btf.clone();
-        let structs = btf.as_ref().map(|b| kmem::build_tasks(b, &em.tasks)).unwrap_or_default();
-        for (i, (addr, buf)) in structs.iter().enumerate() {
-            machine
-                .mem
-                .map_far(format!("task_struct of pid {}", em.tasks[i].pid), *addr, buf, false)
-                .map_err(err)?;
-        }
-        for (addr, bytes) in &em.kernel {
-            let buf = HostBuffer::from_bytes(bytes);
-            machine
-                .mem
-                .map_far(format!("kernel memory at {addr:#x}"), *addr, &buf, false)
-                .map_err(err)?;
-        }
-        machine.kernel.user_memory = std::mem::take(&mut em.user);
+        em.sync(machine).map_err(err)?;
         let mut cgroups = Vec::new();
         if let Some(c) = task.cgroup {
             cgroups.push(c);
         }
         cgroups.extend(task.cgroup_ancestors.iter().copied());
-        let task_struct = if structs.is_empty() { 0 } else { em.task_addr(task.pid) };
+        let task_struct = em.task_addr(task.pid);
         machine.kernel.event = crate::vm::kernel::EventContext {
             time_ns,
             cpu,

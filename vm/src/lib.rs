@@ -8,6 +8,7 @@ pub mod error;
 pub mod helpers;
 pub mod interp;
 pub mod isa;
+pub mod kernel;
 pub mod maps;
 pub mod memory;
 pub mod program;

@@ -48,14 +48,22 @@ impl<C> Clone for Helper<C> {
     }
 }
 
+/// Ids below this are kept in a dense table (the kernel's helpers); larger ones (such as
+/// libbpf's poison marker 0xbad2310) in a sorted map.
+const DENSE_IDS: usize = 1024;
+
 /// Helpers by id.
 pub struct Helpers<C> {
     table: Vec<Option<Helper<C>>>,
+    sparse: std::collections::BTreeMap<u64, Helper<C>>,
 }
 
 impl<C> Default for Helpers<C> {
     fn default() -> Self {
-        Helpers { table: Vec::new() }
+        Helpers {
+            table: Vec::new(),
+            sparse: Default::default(),
+        }
     }
 }
 
@@ -63,6 +71,7 @@ impl<C> Clone for Helpers<C> {
     fn clone(&self) -> Self {
         Helpers {
             table: self.table.clone(),
+            sparse: self.sparse.clone(),
         }
     }
 }
@@ -74,17 +83,25 @@ impl<C> Helpers<C> {
 
     /// Registers (or replaces) helper `id`.
     pub fn register(&mut self, id: u32, name: &'static str, func: HelperFn<C>) -> &mut Self {
-        let id = id as usize;
-        if self.table.len() <= id {
-            self.table.resize_with(id + 1, || None);
+        let helper = Helper { name, func };
+        let i = id as usize;
+        if i < DENSE_IDS {
+            if self.table.len() <= i {
+                self.table.resize_with(i + 1, || None);
+            }
+            self.table[i] = Some(helper);
+        } else {
+            self.sparse.insert(id as u64, helper);
         }
-        self.table[id] = Some(Helper { name, func });
         self
     }
 
     #[inline]
     pub fn get(&self, id: u64) -> Option<&Helper<C>> {
-        self.table.get(usize::try_from(id).ok()?)?.as_ref()
+        match self.table.get(usize::try_from(id).ok()?) {
+            Some(h) => h.as_ref(),
+            None => self.sparse.get(&id),
+        }
     }
 
     /// Registered ids with their names, in id order.
@@ -93,6 +110,7 @@ impl<C> Helpers<C> {
             .iter()
             .enumerate()
             .filter_map(|(i, h)| h.as_ref().map(|h| (i as u32, h.name)))
+            .chain(self.sparse.iter().map(|(&i, h)| (i as u32, h.name)))
     }
 }
 

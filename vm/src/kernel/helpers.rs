@@ -198,9 +198,8 @@ fn map_peek_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     if k.maps[m].spec().map_type == map_type::BLOOM_FILTER {
         // For a bloom filter, "peek" tests membership of the value at r2.
         let value = read(mem, a[1], size)?;
-        return Ok(match k.maps[m].contains(&value) {
-            Ok(true) => 0,
-            Ok(false) => neg(errno::ENOENT),
+        return Ok(match k.maps[m].bloom_test(&value) {
+            Ok(()) => 0,
             Err(e) => neg(e.errno() as i64),
         });
     }
@@ -506,7 +505,7 @@ fn current_task_under_cgroup(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) ->
     if index >= map.spec().max_entries {
         return Ok(neg(errno::E2BIG));
     }
-    match map.fd_at(index) {
+    match map.object_id(&index.to_le_bytes()) {
         None => Ok(neg(errno::EAGAIN)),
         Some(cgroup) => Ok(k.event.task.cgroups.contains(&(cgroup as u64)) as u64),
     }
@@ -525,7 +524,7 @@ fn tail_call(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     Err(HelperError::TailCall(if index >= map.spec().max_entries {
         TailCallTarget::OutOfRange
     } else {
-        match map.fd_at(index) {
+        match map.object_id(&index.to_le_bytes()) {
             Some(prog) => TailCallTarget::Program(prog),
             None => TailCallTarget::Empty,
         }

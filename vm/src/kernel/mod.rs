@@ -215,7 +215,8 @@ impl Kernel {
             Some(e) => e,
             None => return false,
         };
-        self.user_memory.iter().any(|b| {
+        // The latest blob at an address wins (a trace may rewrite memory).
+        self.user_memory.iter().rev().any(|b| {
             let bend = b.start + b.data.len() as u64;
             if addr >= b.start && end <= bend {
                 let off = (addr - b.start) as usize;
@@ -229,7 +230,7 @@ impl Kernel {
 
     /// Bytes of simulated user memory from `addr` to the end of its blob (for strings).
     pub fn user_tail(&self, addr: u64) -> Option<&[u8]> {
-        self.user_memory.iter().find_map(|b| {
+        self.user_memory.iter().rev().find_map(|b| {
             let bend = b.start + b.data.len() as u64;
             (addr >= b.start && addr < bend).then(|| &b.data[(addr - b.start) as usize..])
         })

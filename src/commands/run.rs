@@ -1,0 +1,287 @@
+//! `ebpf-sim run`: replay a trace (or a synthetic workload) through an object or package.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use ebpf_sim::engine::Engine;
+use ebpf_sim::loader::{Loaded, Package};
+use ebpf_sim::sim::hooks::Hook;
+use ebpf_sim::sim::machine::Machine;
+use ebpf_sim::sim::output::{json_record, OutputInfo, Plain};
+use ebpf_sim::sim::run::{replay, SampleSpec};
+use ebpf_sim::sim::synth;
+use ebpf_sim::sim::trace::Trace;
+use ebpf_sim::vm::kernel::KernelConfig;
+use ebpf_sim::vm::maps::map_type;
+
+use super::bare::CmdResult;
+use super::object::load;
+
+/// Options of `run`.
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub trace: Option<PathBuf>,
+    pub json: bool,
+    pub output: Option<PathBuf>,
+    pub dump_maps: bool,
+    pub engine: Engine,
+    pub budget: u64,
+    pub btf: Option<PathBuf>,
+    pub maps: Vec<String>,
+    pub verbose: bool,
+    pub progs: Vec<String>,
+    /// Options after the file: the package's global variables (`--pid 42`).
+    pub package_args: Vec<String>,
+}
+
+/// Applies `--NAME VALUE` / `--NAME=VALUE` / `-S VALUE` options to the package's variables
+/// (bool variables are switches), as ecli does.
+fn apply_package_args(loaded: &mut Loaded, args: &[String]) -> Result<(), String> {
+    let vars = match loaded {
+        Loaded::Package(Package { variables, .. }) => variables.clone(),
+        Loaded::Object(_) if args.is_empty() => return Ok(()),
+        Loaded::Object(_) => {
+            return Err(format!(
+                "unexpected arguments {args:?}: only eunomia packages take options (ebpf-sim options go before them)"
+            ))
+        }
+    };
+    let obj = loaded.object_mut();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let var = vars.iter().find(|v| {
+            flag.strip_prefix("--") == Some(v.long.as_str())
+                || v.short.as_deref().is_some_and(|s| flag.strip_prefix('-') == Some(s))
+        });
+        let Some(var) = var else {
+            let known: Vec<String> = vars.iter().map(|v| format!("--{}", v.long)).collect();
+            return Err(format!(
+                "unknown option {arg} (package options: {}; ebpf-sim options go before them)",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            ));
+        };
+        let is_bool = var.type_name == "bool" || var.type_name == "_Bool";
+        let value = match inline {
+            Some(v) => v,
+            None if is_bool => "true".into(),
+            None => {
+                i += 1;
+                args.get(i).cloned().ok_or(format!("{flag} needs a value"))?
+            }
+        };
+        obj.set_global(&var.name, &value).map_err(|e| format!("{flag}: {e}"))?;
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Parses an integer or `hex:...` bytes into exactly `size` bytes.
+fn bytes_of(text: &str, size: usize, what: &str) -> Result<Vec<u8>, String> {
+    if let Some(h) = text.strip_prefix("hex:") {
+        let b = ebpf_sim::conformance::parse_hex_bytes(h).map_err(|e| format!("{what}: {e}"))?;
+        if b.len() != size {
+            return Err(format!("{what}: {} bytes given, the map wants {size}", b.len()));
+        }
+        return Ok(b);
+    }
+    let v = ebpf_sim::conformance::parse_u64(text)
+        .ok_or_else(|| format!("{what}: '{text}' is neither an integer nor hex:BYTES"))?;
+    let mut b = v.to_le_bytes().to_vec();
+    if size > 8 && v != 0 {
+        return Err(format!("{what}: an integer fills at most 8 of the {size} bytes: use hex:BYTES"));
+    }
+    b.resize(size, 0);
+    if size < 8 && v >> (size * 8) != 0 && v >> (size * 8) != u64::MAX >> (size * 8) {
+        return Err(format!("{what}: {text} does not fit in {size} bytes"));
+    }
+    Ok(b)
+}
+
+/// `--map NAME:KEY=VALUE`: preloads a map (a program name as the value of a prog array).
+fn preload(machine: &mut Machine, spec: &str) -> Result<(), String> {
+    let (name, rest) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("--map {spec}: expected NAME:KEY=VALUE"))?;
+    let (key, value) = rest
+        .split_once('=')
+        .ok_or_else(|| format!("--map {spec}: expected NAME:KEY=VALUE"))?;
+    let index = machine
+        .object
+        .map_index(name)
+        .ok_or_else(|| format!("--map {spec}: no map named {name}"))?;
+    let m = &mut machine.kernel.maps[index];
+    let ks = m.spec().key_size as usize;
+    let vs = m.spec().value_size as usize;
+    let k = bytes_of(key, ks, &format!("--map {spec}: key"))?;
+    let v = if m.spec().map_type == map_type::PROG_ARRAY {
+        match machine.programs.iter().position(|p| p.name == value) {
+            Some(p) => (p as u32).to_le_bytes().to_vec(),
+            None => bytes_of(value, vs, &format!("--map {spec}: value"))?,
+        }
+    } else {
+        bytes_of(value, vs, &format!("--map {spec}: value"))?
+    };
+    let m = &mut machine.kernel.maps[index];
+    if m.is_percpu() {
+        let mut all = Vec::new();
+        let stride = vs.next_multiple_of(8);
+        for _ in 0..m.ncpus() {
+            let mut one = v.clone();
+            one.resize(stride, 0);
+            all.extend(one);
+        }
+        m.update_all_cpus(&k, &all, 0)
+    } else {
+        m.update(&k, &v, 0, 0)
+    }
+    .map_err(|e| format!("--map {spec}: {e}"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn run(args: RunArgs) -> CmdResult {
+    let mut loaded = load(&args.file, args.btf.as_deref())?;
+    apply_package_args(&mut loaded, &args.package_args)?;
+    let file = args.file.display().to_string();
+    let trace = match &args.trace {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(Trace::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let mut config = KernelConfig::default();
+    if let Some(t) = &trace {
+        config.ncpus = t.config.ncpus;
+        if let Some(s) = t.config.seed {
+            config.seed = s;
+        }
+        if let Some(hz) = t.config.hz {
+            config.hz = hz;
+        }
+    }
+    let object = loaded.object().clone();
+    let mut machine =
+        Machine::new(object, config, args.engine, args.budget).map_err(|e| format!("{file}: {e}"))?;
+    for spec in &args.maps {
+        preload(&mut machine, spec)?;
+    }
+    // Which programs are attached: --prog, else the package's list, else all.
+    let attached: Vec<bool> = machine
+        .programs
+        .iter()
+        .map(|p| {
+            if !args.progs.is_empty() {
+                args.progs.contains(&p.name)
+            } else if let Loaded::Package(pkg) = &loaded {
+                pkg.progs.is_empty() || pkg.progs.iter().any(|(n, _, _)| n == &p.name)
+            } else {
+                true
+            }
+        })
+        .collect();
+    for name in &args.progs {
+        if machine.program_index(name).is_none() {
+            return Err(format!("{file}: no program named {name}"));
+        }
+    }
+    let trace = match trace {
+        Some(t) => t,
+        None => {
+            let mut hooks: Vec<(Hook, String)> = Vec::new();
+            for (p, on) in machine.programs.iter().zip(&attached) {
+                if *on && !hooks.iter().any(|(h, _)| *h == p.hook) {
+                    hooks.push((p.hook.clone(), p.section.clone()));
+                }
+            }
+            synth::workload(&hooks)
+        }
+    };
+    let package = match &loaded {
+        Loaded::Package(p) => Some(p),
+        Loaded::Object(_) => None,
+    };
+    let samples: Vec<SampleSpec> = package
+        .map(|p| {
+            p.sample_maps
+                .iter()
+                .map(|s| SampleSpec {
+                    map: s.map,
+                    interval_ns: s.interval_ms.max(1) * 1_000_000,
+                    clear: s.clear_map,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let records = replay(&mut machine, &trace, &attached, &samples).map_err(|e| format!("{file}: {e}"))?;
+    let info = OutputInfo {
+        object: &machine.object,
+        package,
+        boot_wallclock: trace.config.boot_wallclock.unwrap_or(0),
+        verbose: args.verbose,
+    };
+    let json_lines: String = records
+        .iter()
+        .map(|r| json_record(&info, r).to_string() + "\n")
+        .collect();
+    if let Some(path) = &args.output {
+        std::fs::write(path, &json_lines).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut out = String::new();
+    if args.json {
+        out.push_str(&json_lines);
+    } else {
+        let mut plain = Plain::new(OutputInfo {
+            object: &machine.object,
+            package,
+            boot_wallclock: trace.config.boot_wallclock.unwrap_or(0),
+            verbose: args.verbose,
+        });
+        for r in &records {
+            out.push_str(&plain.record(r));
+        }
+    }
+    if args.dump_maps {
+        out.push_str(&dump_maps(&machine, args.json));
+    }
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| format!("writing standard output: {e}"))
+}
+
+/// Every map's entries at the end of the run.
+fn dump_maps(machine: &Machine, json: bool) -> String {
+    let mut out = String::new();
+    for (def, m) in machine.object.maps.iter().zip(&machine.kernel.maps) {
+        let entries = m.entries();
+        if json {
+            let list: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|(k, vs)| serde_json::json!({"key": hex(k), "values": vs.iter().map(|v| hex(v)).collect::<Vec<_>>()}))
+                .collect();
+            out.push_str(
+                &serde_json::json!({"type": "map", "map": def.name, "entries": list}).to_string(),
+            );
+            out.push('\n');
+        } else {
+            out.push_str(&format!(
+                "map {} ({}, {} entries):\n",
+                def.name,
+                ebpf_sim::loader::map_type_name(def.map_type),
+                entries.len()
+            ));
+            for (k, vs) in entries {
+                let vals: Vec<String> = vs.iter().map(|v| hex(v)).collect();
+                out.push_str(&format!("  {} => {}\n", hex(&k), vals.join(" | ")));
+            }
+        }
+    }
+    out
+}
