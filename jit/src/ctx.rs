@@ -3,7 +3,8 @@
 use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ebpf_sim_vm::helpers::{HelperError, Helpers, TailCallTarget};
+use ebpf_sim_vm::helpers::{Callbacks, HelperError, Helpers, TailCallTarget};
+use ebpf_sim_vm::isa::MAX_CALL_FRAMES;
 use ebpf_sim_vm::interp::MAX_TAIL_CALLS;
 use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
 use ebpf_sim_vm::VmError;
@@ -57,6 +58,20 @@ pub(crate) struct JitCtx {
 pub(crate) struct FunctionTable {
     pub entries: Vec<Option<usize>>,
     pub code_base: usize,
+    /// Offset of the callback entry stub.
+    pub callback_entry: usize,
+}
+
+impl FunctionTable {
+    /// The code address of the function at virtual address `target`, if it is one.
+    fn resolve(&self, target: u64) -> Option<u64> {
+        if target >> REGION_SHIFT != CODE_REGION as u64 {
+            return None;
+        }
+        let slot = (target & 0xffff_ffff) as usize;
+        let off = (*self.entries.get(slot)?)?;
+        Some((self.code_base + off) as u64)
+    }
 }
 
 macro_rules! offsets {
@@ -78,26 +93,95 @@ pub(crate) const REGION_STORE_LEN: i32 = offset_of!(Region, store_len) as i32;
 
 /// Runs helper `id` for JIT code. Never unwinds into JIT code: a panicking helper becomes
 /// an error.
-pub(crate) extern "C" fn helper_trampoline<C>(ctx: *mut JitCtx, id: u64, pc: u64) -> u64 {
+pub(crate) extern "C" fn helper_trampoline<C>(
+    ctx: *mut JitCtx,
+    id: u64,
+    pc: u64,
+    table: *const FunctionTable,
+) -> u64 {
     // SAFETY: JIT code passes the context `run` set up; it lives for the whole run and no
-    // other reference to it is used while a trampoline runs.
-    let ctx = unsafe { &mut *ctx };
-    match call_helper::<C>(ctx, id, pc as usize) {
+    // other reference to it is used while a trampoline runs (callbacks re-enter JIT code
+    // only through the raw pointer, below).
+    let ctx_ref = unsafe { &mut *ctx };
+    match call_helper::<C>(ctx_ref, id, pc as usize) {
         Ok(v) => v,
+        Err(VmError::Helper {
+            error: HelperError::Callbacks(plan),
+            ..
+        }) => {
+            // SAFETY: `table` is the calling program's own table (see callx_trampoline).
+            run_callbacks::<C>(ctx, unsafe { &*table }, &plan, pc as usize)
+        }
         Err(VmError::Helper {
             error: HelperError::TailCall(target),
             ..
         }) => {
-            tail_call::<C>(ctx, target, pc as usize);
+            tail_call::<C>(ctx_ref, target, pc as usize);
             // A tail call leaves r0 as it was, taken or not.
-            ctx.saved_r0
+            ctx_ref.saved_r0
         }
-        Err(e) => {
-            ctx.error = Some(e);
-            ctx.status = Status::Error as u64;
-            0
+        Err(e) => fail(ctx_ref, e),
+    }
+}
+
+fn fail(ctx: &mut JitCtx, e: VmError) -> u64 {
+    ctx.error = Some(e);
+    ctx.status = Status::Error as u64;
+    0
+}
+
+/// Calls a BPF callback once per argument list, one frame deeper, as the interpreter does:
+/// budget and depth checked before each call, stop at the first non-zero return; r0 is
+/// the number of calls made.
+fn run_callbacks<C>(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: usize) -> u64 {
+    // SAFETY (all derefs of `ctx` and `mem` below): the context and the memory `run` set up
+    // outlive the run; references are dropped before JIT code is re-entered.
+    let Some(target) = table.resolve(plan.func) else {
+        return fail(unsafe { &mut *ctx }, VmError::BadCallx { pc, target: plan.func });
+    };
+    let entry: extern "C" fn(*mut JitCtx, u64) -> u64 = {
+        let p = (table.code_base + table.callback_entry) as *const u8;
+        // SAFETY: the callback entry stub has this signature (x86_64::callback_entry).
+        unsafe { std::mem::transmute::<*const u8, extern "C" fn(*mut JitCtx, u64) -> u64>(p) }
+    };
+    let outer_args = unsafe { (*ctx).args };
+    let mut calls = 0u64;
+    for i in 0..plan.calls.len() {
+        let (depth, budget_hit) = unsafe { ((*ctx).depth as usize, (*ctx).count > (*ctx).budget) };
+        if budget_hit {
+            let budget = unsafe { (*ctx).budget };
+            return fail(unsafe { &mut *ctx }, VmError::Budget { pc, budget });
+        }
+        if depth + 1 >= MAX_CALL_FRAMES {
+            return fail(unsafe { &mut *ctx }, VmError::CallDepth { pc, frames: depth + 2 });
+        }
+        unsafe {
+            let c = &mut *ctx;
+            c.args = plan.calls.args(i);
+            c.depth += 1;
+            c.max_depth = c.max_depth.max(c.depth);
+            c.fp += 1 << REGION_SHIFT;
+            (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, true);
+        }
+        let saved_rsp = unsafe { (*ctx).saved_rsp };
+        let r0 = entry(ctx, target);
+        unsafe {
+            let c = &mut *ctx;
+            c.saved_rsp = saved_rsp;
+            (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, false);
+            c.depth -= 1;
+            c.fp -= 1 << REGION_SHIFT;
+            if c.status != Status::Ok as u64 {
+                return 0;
+            }
+        }
+        calls += 1;
+        if r0 != 0 {
+            break;
         }
     }
+    unsafe { (*ctx).args = outer_args };
+    calls
 }
 
 fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> {
@@ -177,9 +261,8 @@ pub(crate) extern "C" fn callx_trampoline<C>(
     let (ctx, table) = unsafe { (&mut *ctx, &*table) };
     let pc = pc as usize;
     if target >> REGION_SHIFT == CODE_REGION as u64 {
-        let slot = (target & 0xffff_ffff) as usize;
-        if let Some(Some(off)) = table.entries.get(slot) {
-            return (table.code_base + off) as u64;
+        if let Some(addr) = table.resolve(target) {
+            return addr;
         }
     } else if target >> REGION_SHIFT == 0 {
         // SAFETY: as in `call_helper`.

@@ -95,6 +95,7 @@ pub(crate) fn compile(
     let mut functions = Box::new(FunctionTable {
         entries: Vec::new(),
         code_base: 0,
+        callback_entry: 0,
     });
     let mut g = Gen {
         ops,
@@ -107,6 +108,7 @@ pub(crate) fn compile(
         functions: &*functions,
     };
     let entry = g.prologue();
+    let callback = g.callback_entry();
     g.body();
     g.emit_stubs();
     let offset_of = |g: &Gen, i: usize| g.ops.labels().resolve_dynamic(g.labels[i]).ok();
@@ -126,6 +128,7 @@ pub(crate) fn compile(
         .finalize()
         .map_err(|_| "cannot make code memory executable".to_string())?;
     functions.code_base = code.ptr(dynasmrt::AssemblyOffset(0)) as usize;
+    functions.callback_entry = callback.0;
     Ok(Compiled {
         code,
         entry,
@@ -202,6 +205,40 @@ impl Gen<'_> {
             ; pop rbx
             ; pop rbp
             ; ret
+        );
+        entry
+    }
+
+    /// The entry a helper's callbacks (bpf_loop, for_each) come in through:
+    /// `extern "C" fn(ctx, function address) -> r0`, in the frame the trampoline set up
+    /// (`ctx.depth`), with r1..r5 from the context. It leaves through the shared exit, so a
+    /// fault inside unwinds to here; the trampoline restores the outer `saved_rsp`.
+    fn callback_entry(&mut self) -> dynasmrt::AssemblyOffset {
+        let entry = self.ops.offset();
+        dynasm!(self.ops
+            ; .arch x64
+            ; push rbp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, 8
+            ; mov r12, rdi
+            ; mov [r12 + c::SAVED_RSP], rsp
+            ; mov r11, rsi
+            ; mov rbp, [r12 + c::DEPTH]
+            ; shl rbp, 9
+            ; add rbp, [r12 + c::STACK_BASE]
+            ; add rbp, STACK_SIZE as i32
+            ; mov rdi, [r12 + c::ARGS]
+            ; mov rsi, [r12 + c::ARGS + 8]
+            ; mov rdx, [r12 + c::ARGS + 16]
+            ; mov rcx, [r12 + c::ARGS + 24]
+            ; mov r8, [r12 + c::ARGS + 32]
+            ; xor eax, eax
+            ; call r11
+            ; jmp ->exit
         );
         entry
     }
@@ -809,7 +846,7 @@ impl Gen<'_> {
     fn helper_call(&mut self, id: u64, pc: usize) {
         let tail = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
-        self.call_out(self.helper_tramp, 0, false, id, pc, 0);
+        self.call_out(self.helper_tramp, 0, false, id, pc, self.functions as u64);
         dynasm!(self.ops
             ; .arch x64
             ; mov r11, [r12 + c::TAIL_TARGET]

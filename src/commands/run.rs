@@ -220,7 +220,8 @@ pub fn run(args: RunArgs) -> CmdResult {
                 .collect()
         })
         .unwrap_or_default();
-    let records = replay(&mut machine, &trace, &attached, &samples).map_err(|e| format!("{file}: {e}"))?;
+    let replayed = replay(&mut machine, &trace, &attached, &samples);
+    let records = replayed.records;
     let info = OutputInfo {
         object: &machine.object,
         package,
@@ -253,7 +254,11 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     std::io::stdout()
         .write_all(out.as_bytes())
-        .map_err(|e| format!("writing standard output: {e}"))
+        .map_err(|e| format!("writing standard output: {e}"))?;
+    match replayed.error {
+        Some(e) => Err(format!("{file}: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// Every map's entries at the end of the run.

@@ -438,16 +438,29 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
     }
 }
 
+/// The records of a replay, and the error that stopped it early, if one did (a trace
+/// that does not fit its hook): the records before it are kept.
+pub struct Replay {
+    pub records: Vec<Record>,
+    pub error: Option<String>,
+}
+
 /// Replays `trace` through `machine`; `attached` selects which programs run (all by
 /// default); `samples` are printed whenever simulated time crosses their interval, and
-/// once at the end. Returns every record in order.
-pub fn replay(
+/// once at the end. Program faults are records; only a trace error stops the replay.
+pub fn replay(machine: &mut Machine, trace: &Trace, attached: &[bool], samples: &[SampleSpec]) -> Replay {
+    let mut records = Vec::new();
+    let error = replay_into(machine, trace, attached, samples, &mut records).err();
+    Replay { records, error }
+}
+
+fn replay_into(
     machine: &mut Machine,
     trace: &Trace,
     attached: &[bool],
     samples: &[SampleSpec],
-) -> Result<Vec<Record>, String> {
-    let mut records = Vec::new();
+    records: &mut Vec<Record>,
+) -> Result<(), String> {
     let mut last_time = 0u64;
     let first_time = trace
         .events
@@ -624,5 +637,5 @@ pub fn replay(
     for s in samples {
         records.push(sample(machine, s, last_time));
     }
-    Ok(records)
+    Ok(())
 }

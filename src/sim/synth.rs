@@ -107,9 +107,15 @@ pub fn workload(hooks: &[(Hook, String)]) -> Trace {
                         add("ret", json!(0));
                     }
                 }
-                Hook::ByType(_) => {
+                Hook::ByType(t) => {
                     add("hook", json!(section));
-                    add("packet", json!(SAMPLE_PACKET.replace(' ', "")));
+                    match super::hooks::ctx_kind(*t) {
+                        super::hooks::CtxKind::Xdp | super::hooks::CtxKind::SkBuff => {
+                            add("packet", json!(SAMPLE_PACKET.replace(' ', "")));
+                        }
+                        // A zeroed context of a generous size for other program types.
+                        _ => add("ctx_hex", json!("00".repeat(256))),
+                    }
                 }
                 Hook::UprobeEntry { .. } | Hook::UprobeExit { .. } | Hook::Lsm { .. } | Hook::Section(_) => continue,
             }

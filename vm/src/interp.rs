@@ -366,16 +366,23 @@ impl<C> Interpreter<C> {
         programs: &[Interpreter<C>],
     ) -> Result<u64, VmError> {
         mem.reset_stack();
-        self.execute(mem, env, args, programs)
+        let mut count = 0;
+        self.execute(mem, env, args, programs, 0, 0, &mut count)
     }
 
-    #[allow(clippy::too_many_lines)]
+    /// Runs from slot `entry` in call frame `base` until that frame exits (the whole
+    /// program from 0/0, or a callback one frame deeper than its caller). `executed`
+    /// carries the budget count across nested runs.
+    #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
     fn execute(
         &self,
         mem: &mut Memory<'_>,
         env: &mut C,
         args: [u64; 5],
         programs: &[Interpreter<C>],
+        entry: usize,
+        base: usize,
+        executed: &mut u64,
     ) -> Result<u64, VmError> {
         use X::*;
         let mut cur = self;
@@ -384,17 +391,17 @@ impl<C> Interpreter<C> {
         let budget = self.config.budget;
         let mut r = [0u64; 16];
         r[1..6].copy_from_slice(&args);
-        r[10] = frame_pointer(0);
-        // Callers of the current frame; `depth` of them are live (no allocation per run).
+        r[10] = frame_pointer(base);
+        // Callers of the current frame, by depth above `base` (no allocation per run).
         let mut frames = [Frame {
             ret: 0,
             saved: [0; 4],
             prog: self,
         }; MAX_CALL_FRAMES];
-        let mut depth = 0usize;
-        let mut stack_top = mem.stack_base(0).wrapping_add(STACK_SIZE);
-        let mut pc = 0usize;
-        let mut count = 0u64;
+        let mut depth = base;
+        let mut stack_top = mem.stack_base(base).wrapping_add(STACK_SIZE);
+        let mut pc = entry;
+        let mut count = *executed;
 
         macro_rules! d {
             ($x:expr) => {
@@ -683,6 +690,34 @@ impl<C> Interpreter<C> {
                             pc = 0;
                         }
                     }
+                    Err(HelperError::Callbacks(plan)) => {
+                        let entry = cur.callx_target(plan.func).ok_or(VmError::BadCallx {
+                            pc: pc - 1,
+                            target: plan.func,
+                        })?;
+                        let mut calls = 0u64;
+                        for i in 0..plan.calls.len() {
+                            let args = plan.calls.args(i);
+                            if count > budget {
+                                return Err(VmError::Budget { pc: pc - 1, budget });
+                            }
+                            if depth + 1 >= MAX_CALL_FRAMES {
+                                return Err(VmError::CallDepth {
+                                    pc: pc - 1,
+                                    frames: depth + 2,
+                                });
+                            }
+                            mem.set_frame_mapped(depth + 1, true);
+                            let ret = cur.execute(mem, env, args, programs, entry, depth + 1, &mut count)?;
+                            mem.set_frame_mapped(depth + 1, false);
+                            calls += 1;
+                            // 0 continues, 1 stops (the verifier allows nothing else).
+                            if ret != 0 {
+                                break;
+                            }
+                        }
+                        r[0] = calls;
+                    }
                     Err(error) => return Err(cur.helper_error(x.imm, pc - 1, error)),
                 },
                 CALL_LOCAL | CALLX => {
@@ -717,7 +752,7 @@ impl<C> Interpreter<C> {
                             frames: depth + 2,
                         });
                     }
-                    frames[depth] = Frame {
+                    frames[depth - base] = Frame {
                         ret: pc,
                         saved: [r[6], r[7], r[8], r[9]],
                         prog: cur,
@@ -728,10 +763,14 @@ impl<C> Interpreter<C> {
                     stack_top = mem.stack_base(depth).wrapping_add(STACK_SIZE);
                     pc = target;
                 }
-                EXIT => match depth.checked_sub(1) {
-                    None => return Ok(r[0]),
+                EXIT => match (depth - base).checked_sub(1) {
+                    None => {
+                        *executed = count;
+                        return Ok(r[0]);
+                    }
                     Some(caller) => {
                         let f = frames[caller];
+                        let caller = base + caller;
                         mem.set_frame_mapped(depth, false);
                         depth = caller;
                         r[6..10].copy_from_slice(&f.saved);

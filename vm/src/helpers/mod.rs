@@ -17,6 +17,48 @@ pub enum HelperError {
     /// `bpf_tail_call`: the engine, not the helper, applies the kernel's rules.
     #[error("tail call")]
     TailCall(TailCallTarget),
+    /// `bpf_loop`, `bpf_for_each_map_elem`: the engine calls a BPF function once per
+    /// argument list, stopping when it returns non-zero; r0 is the number of calls made.
+    #[error("callbacks")]
+    Callbacks(Callbacks),
+}
+
+/// Calls of a BPF callback a helper asks the engine to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callbacks {
+    /// The function's address (from `lddw` of a function).
+    pub func: u64,
+    pub calls: CallList,
+}
+
+/// The argument lists of callback calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallList {
+    /// `bpf_loop`: `(i, ctx)` for i in 0..count (not materialised: count may be 8M).
+    Loop { count: u64, ctx: u64 },
+    /// r1..r5 of each call, in order.
+    Each(Vec<[u64; 5]>),
+}
+
+impl CallList {
+    pub fn len(&self) -> u64 {
+        match self {
+            CallList::Loop { count, .. } => *count,
+            CallList::Each(v) => v.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// r1..r5 of call `i`.
+    pub fn args(&self, i: u64) -> [u64; 5] {
+        match self {
+            CallList::Loop { ctx, .. } => [i, *ctx, 0, 0, 0],
+            CallList::Each(v) => v.get(i as usize).copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// What `bpf_tail_call` found in the program array.

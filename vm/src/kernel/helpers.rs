@@ -5,7 +5,8 @@
 
 use super::printk::{self, ArgMemory};
 use super::{errno, neg, Effect, Kernel};
-use crate::helpers::{HelperError, Helpers, TailCallTarget};
+use crate::buffer::HostBuffer;
+use crate::helpers::{CallList, Callbacks, HelperError, Helpers, TailCallTarget};
 use crate::maps::map_type;
 use crate::memory::Memory;
 
@@ -63,6 +64,8 @@ pub mod id {
     pub const GET_FUNC_IP: u32 = 173;
     pub const GET_ATTACH_COOKIE: u32 = 174;
     pub const TRACE_VPRINTK: u32 = 177;
+    pub const FOR_EACH_MAP_ELEM: u32 = 164;
+    pub const LOOP: u32 = 181;
     pub const STRNCMP: u32 = 182;
 }
 
@@ -115,7 +118,9 @@ pub fn kernel_helpers() -> Helpers<Kernel> {
         .register(id::GET_FUNC_IP, "bpf_get_func_ip", get_func_ip)
         .register(id::GET_ATTACH_COOKIE, "bpf_get_attach_cookie", get_attach_cookie)
         .register(id::GET_STACK, "bpf_get_stack", get_stack)
-        .register(id::GET_STACKID, "bpf_get_stackid", get_stackid);
+        .register(id::GET_STACKID, "bpf_get_stackid", get_stackid)
+        .register(id::LOOP, "bpf_loop", bpf_loop)
+        .register(id::FOR_EACH_MAP_ELEM, "bpf_for_each_map_elem", for_each_map_elem);
     h
 }
 
@@ -838,6 +843,58 @@ fn get_stackid(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
         Ok(id) => id as u64,
         Err(e) => neg(e.errno() as i64),
     })
+}
+
+/// The kernel's BPF_MAX_LOOPS.
+const MAX_LOOPS: u64 = 1 << 23;
+
+fn bpf_loop(_: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let (count, func, ctx, flags) = (a[0] as u32 as u64, a[1], a[2], a[3]);
+    if flags != 0 {
+        return Ok(neg(errno::EINVAL));
+    }
+    if count > MAX_LOOPS {
+        return Ok(neg(errno::E2BIG));
+    }
+    Err(HelperError::Callbacks(Callbacks {
+        func,
+        calls: CallList::Loop { count, ctx },
+    }))
+}
+
+fn for_each_map_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let (handle, func, ctx, flags) = (a[0], a[1], a[2], a[3]);
+    if flags != 0 {
+        return Ok(neg(errno::EINVAL));
+    }
+    let m = map_arg(k, handle)?;
+    let cpu = k.event.cpu;
+    let spec = k.maps[m].spec().clone();
+    let keys: Vec<Vec<u8>> = match spec.map_type {
+        map_type::ARRAY | map_type::PERCPU_ARRAY => (0..spec.max_entries).map(|i| i.to_le_bytes().to_vec()).collect(),
+        map_type::HASH | map_type::PERCPU_HASH | map_type::LRU_HASH | map_type::LRU_PERCPU_HASH => {
+            k.maps[m].entries().into_iter().map(|(key, _)| key).collect()
+        }
+        _ => return Ok(neg(errno::EINVAL)),
+    };
+    // The callback gets pointers to each key: copies of the keys in a scratch region.
+    let ks = spec.key_size as usize;
+    let scratch = HostBuffer::zeroed((ks * keys.len()).max(1));
+    for (i, key) in keys.iter().enumerate() {
+        let _ = scratch.write(i * ks, key);
+    }
+    let base = mem.map_buffer(format!("keys of map {}", spec.name), &scratch, false);
+    let mut calls = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let Some(off) = k.maps[m].lookup(key, cpu) else {
+            continue;
+        };
+        calls.push([handle, base + (i * ks) as u64, k.map_addrs[m] + off as u64, ctx, 0]);
+    }
+    Err(HelperError::Callbacks(Callbacks {
+        func,
+        calls: CallList::Each(calls),
+    }))
 }
 
 #[cfg(test)]
