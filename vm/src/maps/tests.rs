@@ -147,6 +147,8 @@ fn too_large_maps_and_no_cpus() {
     assert_eq!(errno(Map::new(huge, 1)), MapError::ENOMEM);
     let percpu = MapSpec::new("p", PERCPU_HASH, 4, 32768, 1 << 16);
     assert_eq!(errno(Map::new(percpu, 4)), MapError::ENOMEM);
+    let lru = MapSpec::new("l", LRU_HASH, 4, 8, 1 << 27);
+    assert_eq!(errno(Map::new(lru, 1)), MapError::ENOMEM);
     assert_eq!(errno(Map::new(MapSpec::new("a", ARRAY, 4, 4, 1), 0)), 22);
     // Types the kernel has but the simulator doesn't.
     assert_eq!(
