@@ -898,7 +898,8 @@ impl Map {
     }
 
     /// Bytes between a slot's per-CPU copies (and between values): `round_up(value_size,
-    /// 8)`, which is also the size of one CPU's value in [`Map::update_all_cpus`].
+    /// 8)`, which is also the size of one CPU's value in [`Map::update_all_cpus`] (queues
+    /// and stacks pack their ring at `value_size`).
     pub fn value_stride(&self) -> usize {
         self.vals.stride
     }
