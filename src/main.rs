@@ -108,7 +108,11 @@ enum Command {
         #[arg(short, long)]
         verbose: bool,
         /// The package's own options, e.g. `--pid 42` (after every ebpf-sim option).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PACKAGE OPTIONS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PACKAGE OPTIONS"
+        )]
         package_args: Vec<String>,
     },
     /// Show what a BPF object or eunomia package contains: programs (section, type,

@@ -4,8 +4,8 @@ use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ebpf_sim_vm::helpers::{Callbacks, HelperError, Helpers, TailCallTarget};
-use ebpf_sim_vm::isa::MAX_CALL_FRAMES;
 use ebpf_sim_vm::interp::MAX_TAIL_CALLS;
+use ebpf_sim_vm::isa::MAX_CALL_FRAMES;
 use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
 use ebpf_sim_vm::VmError;
 
@@ -110,7 +110,7 @@ pub(crate) extern "C" fn helper_trampoline<C>(
             ..
         }) => {
             // SAFETY: `table` is the calling program's own table (see callx_trampoline).
-            run_callbacks::<C>(ctx, unsafe { &*table }, &plan, pc as usize)
+            run_callbacks(ctx, unsafe { &*table }, &plan, pc as usize)
         }
         Err(VmError::Helper {
             error: HelperError::TailCall(target),
@@ -133,11 +133,17 @@ fn fail(ctx: &mut JitCtx, e: VmError) -> u64 {
 /// Calls a BPF callback once per argument list, one frame deeper, as the interpreter does:
 /// budget and depth checked before each call, stop at the first non-zero return; r0 is
 /// the number of calls made.
-fn run_callbacks<C>(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: usize) -> u64 {
+fn run_callbacks(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: usize) -> u64 {
     // SAFETY (all derefs of `ctx` and `mem` below): the context and the memory `run` set up
     // outlive the run; references are dropped before JIT code is re-entered.
     let Some(target) = table.resolve(plan.func) else {
-        return fail(unsafe { &mut *ctx }, VmError::BadCallx { pc, target: plan.func });
+        return fail(
+            unsafe { &mut *ctx },
+            VmError::BadCallx {
+                pc,
+                target: plan.func,
+            },
+        );
     };
     let entry: extern "C" fn(*mut JitCtx, u64) -> u64 = {
         let p = (table.code_base + table.callback_entry) as *const u8;
@@ -153,7 +159,13 @@ fn run_callbacks<C>(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, p
             return fail(unsafe { &mut *ctx }, VmError::Budget { pc, budget });
         }
         if depth + 1 >= MAX_CALL_FRAMES {
-            return fail(unsafe { &mut *ctx }, VmError::CallDepth { pc, frames: depth + 2 });
+            return fail(
+                unsafe { &mut *ctx },
+                VmError::CallDepth {
+                    pc,
+                    frames: depth + 2,
+                },
+            );
         }
         unsafe {
             let c = &mut *ctx;

@@ -56,13 +56,19 @@ fn apply_package_args(loaded: &mut Loaded, args: &[String]) -> Result<(), String
         };
         let var = vars.iter().find(|v| {
             flag.strip_prefix("--") == Some(v.long.as_str())
-                || v.short.as_deref().is_some_and(|s| flag.strip_prefix('-') == Some(s))
+                || v.short
+                    .as_deref()
+                    .is_some_and(|s| flag.strip_prefix('-') == Some(s))
         });
         let Some(var) = var else {
             let known: Vec<String> = vars.iter().map(|v| format!("--{}", v.long)).collect();
             return Err(format!(
                 "unknown option {arg} (package options: {}; ebpf-sim options go before them)",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             ));
         };
         let is_bool = var.type_name == "bool" || var.type_name == "_Bool";
@@ -71,10 +77,13 @@ fn apply_package_args(loaded: &mut Loaded, args: &[String]) -> Result<(), String
             None if is_bool => "true".into(),
             None => {
                 i += 1;
-                args.get(i).cloned().ok_or(format!("{flag} needs a value"))?
+                args.get(i)
+                    .cloned()
+                    .ok_or(format!("{flag} needs a value"))?
             }
         };
-        obj.set_global(&var.name, &value).map_err(|e| format!("{flag}: {e}"))?;
+        obj.set_global(&var.name, &value)
+            .map_err(|e| format!("{flag}: {e}"))?;
         i += 1;
     }
     Ok(())
@@ -85,7 +94,10 @@ fn bytes_of(text: &str, size: usize, what: &str) -> Result<Vec<u8>, String> {
     if let Some(h) = text.strip_prefix("hex:") {
         let b = ebpf_sim::conformance::parse_hex_bytes(h).map_err(|e| format!("{what}: {e}"))?;
         if b.len() != size {
-            return Err(format!("{what}: {} bytes given, the map wants {size}", b.len()));
+            return Err(format!(
+                "{what}: {} bytes given, the map wants {size}",
+                b.len()
+            ));
         }
         return Ok(b);
     }
@@ -93,7 +105,9 @@ fn bytes_of(text: &str, size: usize, what: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("{what}: '{text}' is neither an integer nor hex:BYTES"))?;
     let mut b = v.to_le_bytes().to_vec();
     if size > 8 && v != 0 {
-        return Err(format!("{what}: an integer fills at most 8 of the {size} bytes: use hex:BYTES"));
+        return Err(format!(
+            "{what}: an integer fills at most 8 of the {size} bytes: use hex:BYTES"
+        ));
     }
     b.resize(size, 0);
     if size < 8 && v >> (size * 8) != 0 && v >> (size * 8) != u64::MAX >> (size * 8) {
@@ -152,7 +166,8 @@ pub fn run(args: RunArgs) -> CmdResult {
     let file = args.file.display().to_string();
     let trace = match &args.trace {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Some(Trace::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?)
         }
         None => None,
@@ -168,8 +183,8 @@ pub fn run(args: RunArgs) -> CmdResult {
         }
     }
     let object = loaded.object().clone();
-    let mut machine =
-        Machine::new(object, config, args.engine, args.budget).map_err(|e| format!("{file}: {e}"))?;
+    let mut machine = Machine::new(object, config, args.engine, args.budget)
+        .map_err(|e| format!("{file}: {e}"))?;
     for spec in &args.maps {
         preload(&mut machine, spec)?;
     }

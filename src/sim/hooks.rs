@@ -9,15 +9,30 @@ use crate::loader::{classify, AttachPoint, ProgramType};
 /// A hook, independent of how a section spells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hook {
-    Tracepoint { category: String, name: String },
-    RawTracepoint { name: String },
-    FuncEntry { function: String },
-    FuncExit { function: String },
-    UprobeEntry { target: String },
-    UprobeExit { target: String },
+    Tracepoint {
+        category: String,
+        name: String,
+    },
+    RawTracepoint {
+        name: String,
+    },
+    FuncEntry {
+        function: String,
+    },
+    FuncExit {
+        function: String,
+    },
+    UprobeEntry {
+        target: String,
+    },
+    UprobeExit {
+        target: String,
+    },
     /// Programs attached by the user (xdp, tc, socket filters, ...): matched by type.
     ByType(ProgramType),
-    Lsm { hook: String },
+    Lsm {
+        hook: String,
+    },
     /// Anything else, matched by its section text.
     Section(String),
 }
@@ -30,9 +45,7 @@ impl Hook {
             AttachPoint::Tracepoint { category, name } => Hook::Tracepoint { category, name },
             AttachPoint::RawTracepoint { name } => Hook::RawTracepoint { name },
             AttachPoint::Kprobe {
-                function,
-                retprobe,
-                ..
+                function, retprobe, ..
             } => {
                 if retprobe {
                     Hook::FuncExit { function }
@@ -186,7 +199,16 @@ pub fn syscall(name: &str) -> Option<(u64, &'static [&'static str])> {
         "ioctl" => (16, &["fd", "cmd", "arg"]),
         "connect" => (42, &["fd", "uservaddr", "addrlen"]),
         "accept" => (43, &["fd", "upeer_sockaddr", "upeer_addrlen"]),
-        "clone" => (56, &["clone_flags", "newsp", "parent_tidptr", "child_tidptr", "tls"]),
+        "clone" => (
+            56,
+            &[
+                "clone_flags",
+                "newsp",
+                "parent_tidptr",
+                "child_tidptr",
+                "tls",
+            ],
+        ),
         "execve" => (59, &["filename", "argv", "envp"]),
         "exit" => (60, &["error_code"]),
         "kill" => (62, &["pid", "sig"]),
@@ -206,8 +228,8 @@ pub fn tracepoint_layout(category: &str, name: &str) -> Option<Layout> {
         if name.starts_with("sys_enter_") {
             // struct trace_event_raw_sys_enter: long id; unsigned long args[6]
             let mut fields = vec![f("__syscall_nr", 8, 8)];
-            for i in 0..6 {
-                fields.push(f(ARG_NAMES[i], 16 + 8 * i, 8));
+            for (i, name) in ARG_NAMES.iter().enumerate() {
+                fields.push(f(name, 16 + 8 * i, 8));
             }
             return Some(Layout { size: 64, fields });
         }
@@ -220,14 +242,27 @@ pub fn tracepoint_layout(category: &str, name: &str) -> Option<Layout> {
         return None;
     }
     let (size, fields) = match (category, name) {
-        ("sched", "sched_process_exec") => (20, vec![loc("filename", 8), f("pid", 12, 4), f("old_pid", 16, 4)]),
+        ("sched", "sched_process_exec") => (
+            20,
+            vec![loc("filename", 8), f("pid", 12, 4), f("old_pid", 16, 4)],
+        ),
         ("sched", "sched_process_exit") => (
             36,
-            vec![f("comm", 8, 16), f("pid", 24, 4), f("prio", 28, 4), f("group_dead", 32, 1)],
+            vec![
+                f("comm", 8, 16),
+                f("pid", 24, 4),
+                f("prio", 28, 4),
+                f("group_dead", 32, 1),
+            ],
         ),
         ("sched", "sched_process_fork") => (
             48,
-            vec![f("parent_comm", 8, 16), f("parent_pid", 24, 4), f("child_comm", 28, 16), f("child_pid", 44, 4)],
+            vec![
+                f("parent_comm", 8, 16),
+                f("parent_pid", 24, 4),
+                f("child_comm", 28, 16),
+                f("child_pid", 44, 4),
+            ],
         ),
         ("sched", "sched_switch") => (
             64,
@@ -243,7 +278,12 @@ pub fn tracepoint_layout(category: &str, name: &str) -> Option<Layout> {
         ),
         ("sched", "sched_wakeup") | ("sched", "sched_wakeup_new") | ("sched", "sched_waking") => (
             36,
-            vec![f("comm", 8, 16), f("pid", 24, 4), f("prio", 28, 4), f("target_cpu", 32, 4)],
+            vec![
+                f("comm", 8, 16),
+                f("pid", 24, 4),
+                f("prio", 28, 4),
+                f("target_cpu", 32, 4),
+            ],
         ),
         ("signal", "signal_generate") => (
             48,

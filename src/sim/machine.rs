@@ -77,15 +77,28 @@ fn poisoned(_: &mut Kernel, _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, Help
 /// The helpers a loaded program gets: the kernel's, plus libbpf's poison marker.
 pub fn helpers() -> Helpers<Kernel> {
     let mut h = kernel_helpers();
-    h.register(loader::POISON_HELPER as u32, "libbpf_co_re_poison", poisoned);
+    h.register(
+        loader::POISON_HELPER as u32,
+        "libbpf_co_re_poison",
+        poisoned,
+    );
     h
 }
 
 impl Machine {
     /// Builds the machine: creates every map (global data with its initial contents),
     /// maps their storage into program memory, and prepares every program.
-    pub fn new(object: Object, config: KernelConfig, engine: Engine, budget: u64) -> Result<Machine, String> {
-        let specs: Vec<MapSpec> = object.maps.iter().map(|d| map_spec(d, config.ncpus)).collect();
+    pub fn new(
+        object: Object,
+        config: KernelConfig,
+        engine: Engine,
+        budget: u64,
+    ) -> Result<Machine, String> {
+        let specs: Vec<MapSpec> = object
+            .maps
+            .iter()
+            .map(|d| map_spec(d, config.ncpus))
+            .collect();
         let mut kernel = Kernel::with_specs(config, &specs)?;
         for (i, def) in object.maps.iter().enumerate() {
             if !def.data.is_empty() {

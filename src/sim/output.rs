@@ -80,7 +80,7 @@ fn member_json(info: &OutputInfo, kind: &ValueKind, bytes: &[u8]) -> Value {
     }
 }
 
-fn field_bytes<'b>(data: &'b [u8], off: u64, size: u64) -> &'b [u8] {
+fn field_bytes(data: &[u8], off: u64, size: u64) -> &[u8] {
     let s = (off as usize).min(data.len());
     let e = (off.saturating_add(size) as usize).min(data.len());
     &data[s..e]
@@ -101,7 +101,10 @@ fn printk_line(time_ns: u64, cpu: u32, pid: u32, comm: &str, text: &str) -> Stri
 }
 
 fn hex(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    data.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// libbpf-tools' print_log2_hist.
@@ -112,7 +115,11 @@ pub fn log2_hist(vals: &[u64], unit: &str) -> String {
         None => return out,
     };
     let val_max = vals.iter().copied().max().unwrap_or(0).max(1);
-    let (pad, name_w, width, stars_max) = if idx_max <= 32 { (5, 19, 10, 40) } else { (15, 29, 20, 20) };
+    let (pad, name_w, width, stars_max) = if idx_max <= 32 {
+        (5, 19, 10, 40)
+    } else {
+        (15, 29, 20, 20)
+    };
     let _ = writeln!(out, "{:pad$}{:<name_w$} : count    distribution", "", unit);
     for (i, &val) in vals.iter().enumerate().take(idx_max + 1) {
         let high = (1u128 << (i + 1)) - 1;
@@ -151,7 +158,11 @@ impl<'a> Plain<'a> {
             .members
             .iter()
             .map(|m| {
-                let v = member_value(&self.info, &m.value_kind, field_bytes(data, m.offset, m.size));
+                let v = member_value(
+                    &self.info,
+                    &m.value_kind,
+                    field_bytes(data, m.offset, m.size),
+                );
                 (m.name.to_uppercase(), v)
             })
             .collect();
@@ -172,9 +183,17 @@ impl<'a> Plain<'a> {
         let _ = writeln!(out, "{}", row.trim_end());
     }
 
-    fn sample(&self, out: &mut String, time_ns: u64, map: usize, entries: &[(Vec<u8>, Vec<Vec<u8>>)]) {
+    fn sample(
+        &self,
+        out: &mut String,
+        time_ns: u64,
+        map: usize,
+        entries: &[(Vec<u8>, Vec<Vec<u8>>)],
+    ) {
         let spec = self.info.sample_map(map);
-        let unit = spec.and_then(|s| s.unit.clone()).unwrap_or_else(|| "value".into());
+        let unit = spec
+            .and_then(|s| s.unit.clone())
+            .unwrap_or_else(|| "value".into());
         let _ = writeln!(out, "{}", clock(&self.info, time_ns));
         let print_type = spec.map_or("default_kv", |s| s.print_type.as_str());
         let export = self.info.package.and_then(|p| p.export_types.first());
@@ -186,7 +205,11 @@ impl<'a> Plain<'a> {
                     // The histogram is the export type's `slots` array; other members
                     // (e.g. comm) print as a line first.
                     for m in t.members.iter().filter(|m| m.name != "slots") {
-                        let v = member_value(&self.info, &m.value_kind, field_bytes(value, m.offset, m.size));
+                        let v = member_value(
+                            &self.info,
+                            &m.value_kind,
+                            field_bytes(value, m.offset, m.size),
+                        );
                         let _ = writeln!(out, "{} = {v}", m.name);
                     }
                     if let Some(slots) = t.members.iter().find(|m| m.name == "slots") {
@@ -271,7 +294,11 @@ impl<'a> Plain<'a> {
             Record::Unhandled { event, hook } if self.info.verbose => {
                 let _ = writeln!(out, "event {event}: no program is attached to {hook}");
             }
-            Record::Sample { time_ns, map, entries } => self.sample(&mut out, *time_ns, *map, entries),
+            Record::Sample {
+                time_ns,
+                map,
+                entries,
+            } => self.sample(&mut out, *time_ns, *map, entries),
             _ => {}
         }
         out
@@ -302,8 +329,14 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
             message,
         } => json!({"type": "fault", "event": event, "time_ns": time_ns,
             "program": program, "error": message}),
-        Record::Unhandled { event, hook } => json!({"type": "unhandled", "event": event, "hook": hook}),
-        Record::Sample { time_ns, map, entries } => {
+        Record::Unhandled { event, hook } => {
+            json!({"type": "unhandled", "event": event, "hook": hook})
+        }
+        Record::Sample {
+            time_ns,
+            map,
+            entries,
+        } => {
             let list: Vec<Value> = entries
                 .iter()
                 .map(|(k, vs)| {
@@ -331,7 +364,11 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
                     obj.insert("text".into(), text.trim_end_matches('\n').into());
                 }
                 Effect::Ringbuf { map, data } | Effect::Perf { map, data, .. } => {
-                    let kind = if matches!(effect, Effect::Ringbuf { .. }) { "ringbuf" } else { "perf" };
+                    let kind = if matches!(effect, Effect::Ringbuf { .. }) {
+                        "ringbuf"
+                    } else {
+                        "perf"
+                    };
                     obj.insert("type".into(), kind.into());
                     obj.insert("map".into(), info.map_name(*map).into());
                     if let Effect::Perf { cpu, .. } = effect {
@@ -343,7 +380,11 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
                             for m in &t.members {
                                 fields.insert(
                                     m.name.clone(),
-                                    member_json(info, &m.value_kind, field_bytes(data, m.offset, m.size)),
+                                    member_json(
+                                        info,
+                                        &m.value_kind,
+                                        field_bytes(data, m.offset, m.size),
+                                    ),
                                 );
                             }
                             obj.insert("data".into(), Value::Object(fields));

@@ -7,7 +7,9 @@ use crate::vm::kernel::{Effect, Task, UserBlob};
 use crate::vm::HostBuffer;
 use serde_json::Value;
 
-use super::hooks::{self, netctx, pt_regs, CtxKind, Hook, PACKET_BASE, PACKET_HEADROOM, PACKET_TAILROOM};
+use super::hooks::{
+    self, netctx, pt_regs, CtxKind, Hook, PACKET_BASE, PACKET_HEADROOM, PACKET_TAILROOM,
+};
 use super::kmem::{self, SimTask, KERNEL_AUTO_BASE, USER_AUTO_BASE};
 use super::machine::Machine;
 use super::trace::{u64_of, Event, Space, TaskRef, TaskSpec, Trace};
@@ -152,9 +154,12 @@ impl<'t> SimMemory<'t> {
                 if let Some(buf) = self.task_bufs.get(i) {
                     kmem::write_task(&btf, &self.tasks, i, buf);
                 } else if let Some(buf) = kmem::new_task(&btf, &self.tasks, i) {
-                    machine
-                        .mem
-                        .map_far(format!("task_struct of pid {}", self.tasks[i].pid), addr, &buf, false)?;
+                    machine.mem.map_far(
+                        format!("task_struct of pid {}", self.tasks[i].pid),
+                        addr,
+                        &buf,
+                        false,
+                    )?;
                     self.task_bufs.push(buf);
                 }
             }
@@ -203,7 +208,10 @@ impl<'t> SimMemory<'t> {
             Space::User => {
                 let a = self.next_user;
                 self.next_user += len + 16;
-                self.user.push(UserBlob { start: a, data: bytes });
+                self.user.push(UserBlob {
+                    start: a,
+                    data: bytes,
+                });
                 a
             }
             Space::Kernel => {
@@ -274,10 +282,20 @@ fn put(bytes: &mut [u8], off: usize, size: usize, v: u64) {
     }
 }
 
-fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut SimMemory) -> Result<Ctx, String> {
+fn build_ctx(
+    ev: &Event,
+    hook: &Hook,
+    kind: CtxKind,
+    task: &TaskSpec,
+    em: &mut SimMemory,
+) -> Result<Ctx, String> {
     if let Some(hex) = &ev.ctx_hex {
-        let bytes = crate::conformance::parse_hex_bytes(hex).map_err(|e| format!("ctx_hex: {e}"))?;
-        return Ok(Ctx { bytes, packet: None });
+        let bytes =
+            crate::conformance::parse_hex_bytes(hex).map_err(|e| format!("ctx_hex: {e}"))?;
+        return Ok(Ctx {
+            bytes,
+            packet: None,
+        });
     }
     let user_or_kernel = match hook {
         Hook::Tracepoint { category, .. } if category == "syscalls" => Space::User,
@@ -303,7 +321,9 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
             put(&mut bytes, 4, 4, task.pid as u64); // common_pid
             let mut strings = Vec::new();
             if category == "syscalls" {
-                let sys = name.trim_start_matches("sys_enter_").trim_start_matches("sys_exit_");
+                let sys = name
+                    .trim_start_matches("sys_enter_")
+                    .trim_start_matches("sys_exit_");
                 let (nr, names) = hooks::syscall(sys).unwrap_or((u64::MAX, &[]));
                 put(&mut bytes, 8, 8, nr);
                 if name.starts_with("sys_enter_") {
@@ -316,7 +336,10 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
                             .position(|n| n == k)
                             .or_else(|| hooks::ARG_NAMES.iter().position(|n| n == k))
                             .ok_or_else(|| {
-                                format!("{name} has no argument named {k} (known: {})", names.join(", "))
+                                format!(
+                                    "{name} has no argument named {k} (known: {})",
+                                    names.join(", ")
+                                )
                             })?;
                         let x = em.value(v, Space::User)?;
                         put(&mut bytes, 16 + 8 * i, 8, x);
@@ -324,17 +347,19 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
                 } else {
                     put(&mut bytes, 16, 8, ret.unwrap_or(0));
                 }
-                return Ok(Ctx { bytes, packet: None });
+                return Ok(Ctx {
+                    bytes,
+                    packet: None,
+                });
             }
             for (k, v) in &ev.ctx {
-                let field = layout
-                    .fields
-                    .iter()
-                    .find(|f| f.name == k)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = layout.fields.iter().map(|f| f.name).collect();
-                        format!("tracepoint {category}/{name} has no field {k} (fields: {})", known.join(", "))
-                    })?;
+                let field = layout.fields.iter().find(|f| f.name == k).ok_or_else(|| {
+                    let known: Vec<&str> = layout.fields.iter().map(|f| f.name).collect();
+                    format!(
+                        "tracepoint {category}/{name} has no field {k} (fields: {})",
+                        known.join(", ")
+                    )
+                })?;
                 if field.data_loc {
                     let s = v.as_str().ok_or(format!("{k} is a string field"))?;
                     strings.push((field.offset, nul_terminated(s)));
@@ -372,7 +397,10 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
                 bytes.extend_from_slice(&s);
                 put(&mut bytes, off, 4, ((s.len() as u64) << 16) | at as u64);
             }
-            Ok(Ctx { bytes, packet: None })
+            Ok(Ctx {
+                bytes,
+                packet: None,
+            })
         }
         CtxKind::Args => {
             let mut bytes: Vec<u8> = args.iter().flat_map(|a| a.to_le_bytes()).collect();
@@ -381,7 +409,10 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
             }
             // Reads past the given arguments see zeros, up to the kernel's 12 arguments.
             bytes.resize(bytes.len().max(8 * 12), 0);
-            Ok(Ctx { bytes, packet: None })
+            Ok(Ctx {
+                bytes,
+                packet: None,
+            })
         }
         CtxKind::PtRegs => {
             let mut bytes = vec![0u8; pt_regs::SIZE];
@@ -393,7 +424,10 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
             }
             let ip = ev.func_ip.as_ref().and_then(u64_of).unwrap_or(0);
             put(&mut bytes, pt_regs::IP, 8, ip);
-            Ok(Ctx { bytes, packet: None })
+            Ok(Ctx {
+                bytes,
+                packet: None,
+            })
         }
         CtxKind::Xdp | CtxKind::SkBuff => {
             let data = ev
@@ -404,7 +438,8 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
                 .map_err(|e| format!("packet: {e}"))?
                 .ok_or("a network program needs \"packet\" (hex bytes)")?;
             let buf = HostBuffer::zeroed(PACKET_HEADROOM + data.len() + PACKET_TAILROOM);
-            buf.write(PACKET_HEADROOM, &data).map_err(|_| "packet too large")?;
+            buf.write(PACKET_HEADROOM, &data)
+                .map_err(|_| "packet too large")?;
             let start = PACKET_BASE + PACKET_HEADROOM as u64;
             let end = start + data.len() as u64;
             let ifindex = ev.ifindex.unwrap_or(1) as u64;
@@ -420,7 +455,12 @@ fn build_ctx(ev: &Event, hook: &Hook, kind: CtxKind, task: &TaskSpec, em: &mut S
                 put(&mut b, netctx::SKB_LEN, 4, data.len() as u64);
                 // protocol: the EtherType, in network order as the kernel stores it
                 if data.len() >= 14 {
-                    put(&mut b, netctx::SKB_PROTOCOL, 4, u16::from_le_bytes([data[12], data[13]]) as u64);
+                    put(
+                        &mut b,
+                        netctx::SKB_PROTOCOL,
+                        4,
+                        u16::from_le_bytes([data[12], data[13]]) as u64,
+                    );
                 }
                 put(&mut b, netctx::SKB_INGRESS_IFINDEX, 4, ifindex);
                 put(&mut b, netctx::SKB_IFINDEX, 4, ifindex);
@@ -448,7 +488,12 @@ pub struct Replay {
 /// Replays `trace` through `machine`; `attached` selects which programs run (all by
 /// default); `samples` are printed whenever simulated time crosses their interval, and
 /// once at the end. Program faults are records; only a trace error stops the replay.
-pub fn replay(machine: &mut Machine, trace: &Trace, attached: &[bool], samples: &[SampleSpec]) -> Replay {
+pub fn replay(
+    machine: &mut Machine,
+    trace: &Trace,
+    attached: &[bool],
+    samples: &[SampleSpec],
+) -> Replay {
     let mut records = Vec::new();
     let error = replay_into(machine, trace, attached, samples, &mut records).err();
     Replay { records, error }
@@ -519,13 +564,15 @@ fn replay_into(
         };
         em.add_task(&task);
         for m in &ev.memory {
-            let addr = u64_of(&m.addr).ok_or_else(|| err(format!("memory address {} is not a number", m.addr)))?;
+            let addr = u64_of(&m.addr)
+                .ok_or_else(|| err(format!("memory address {} is not a number", m.addr)))?;
             let mut bytes = Vec::new();
             if let Some(s) = &m.string {
                 bytes = nul_terminated(s);
             }
             if let Some(h) = &m.hex {
-                bytes = crate::conformance::parse_hex_bytes(h).map_err(|e| err(format!("memory hex: {e}")))?;
+                bytes = crate::conformance::parse_hex_bytes(h)
+                    .map_err(|e| err(format!("memory hex: {e}")))?;
             }
             if let Some(words) = &m.u64 {
                 for w in words {
@@ -534,7 +581,10 @@ fn replay_into(
                 }
             }
             match m.space {
-                Space::User => em.user.push(UserBlob { start: addr, data: bytes }),
+                Space::User => em.user.push(UserBlob {
+                    start: addr,
+                    data: bytes,
+                }),
                 Space::Kernel => em.kernel.push((addr, bytes)),
             }
         }
@@ -542,7 +592,10 @@ fn replay_into(
         let mut ctxs = Vec::new();
         for &p in &targets {
             let prog = &machine.programs[p];
-            ctxs.push(build_ctx(ev, &hook, prog.ctx, &task, &mut em).map_err(|m| err(format!("program {}: {m}", prog.name)))?);
+            ctxs.push(
+                build_ctx(ev, &hook, prog.ctx, &task, &mut em)
+                    .map_err(|m| err(format!("program {}: {m}", prog.name)))?,
+            );
         }
         let cpu = ev.cpu;
         em.sync(machine).map_err(err)?;
@@ -575,9 +628,13 @@ fn replay_into(
             let ctx_addr = machine.mem.set_ctx_buffer(&ctx_buf, true);
             if let Some((buf, start, end)) = &ctx.packet {
                 machine.mem.unmap_far(PACKET_BASE);
-                machine.mem.map_far("packet", PACKET_BASE, buf, true).map_err(err)?;
+                machine
+                    .mem
+                    .map_far("packet", PACKET_BASE, buf, true)
+                    .map_err(err)?;
                 // LD_ABS/LD_IND read the packet data itself.
-                let data = HostBuffer::from_bytes(&buf.to_vec(*start, end - start).unwrap_or_default());
+                let data =
+                    HostBuffer::from_bytes(&buf.to_vec(*start, end - start).unwrap_or_default());
                 machine.mem.set_packet_buffer(&data);
             }
             let result = machine.run(p, ctx_addr);
@@ -603,7 +660,8 @@ fn replay_into(
                         };
                         let s = d.saturating_sub(PACKET_BASE) as usize;
                         let e = (e.saturating_sub(PACKET_BASE) as usize).max(s);
-                        buf.to_vec(s, e - s).unwrap_or_else(|_| buf.to_vec(*start, 0).unwrap_or_default())
+                        buf.to_vec(s, e - s)
+                            .unwrap_or_else(|_| buf.to_vec(*start, 0).unwrap_or_default())
                     });
                     records.push(Record::Return {
                         event: index,

@@ -117,7 +117,10 @@ pub fn workload(hooks: &[(Hook, String)]) -> Trace {
                         _ => add("ctx_hex", json!("00".repeat(256))),
                     }
                 }
-                Hook::UprobeEntry { .. } | Hook::UprobeExit { .. } | Hook::Lsm { .. } | Hook::Section(_) => continue,
+                Hook::UprobeEntry { .. }
+                | Hook::UprobeExit { .. }
+                | Hook::Lsm { .. }
+                | Hook::Section(_) => continue,
             }
             events.push(event(Value::Object(e)));
         }

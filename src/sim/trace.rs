@@ -236,27 +236,29 @@ impl Trace {
         let trimmed = text.trim_start();
         let (config, tasks, raw_events): (Option<TraceConfig>, Vec<TaskSpec>, Vec<Value>) =
             if trimmed.starts_with('[') {
-                let events: Vec<Value> = serde_json::from_str(text).map_err(|e| TraceError::Json {
-                    file: file.into(),
-                    message: e.to_string(),
-                })?;
+                let events: Vec<Value> =
+                    serde_json::from_str(text).map_err(|e| TraceError::Json {
+                        file: file.into(),
+                        message: e.to_string(),
+                    })?;
                 (None, Vec::new(), events)
             } else {
                 match serde_json::from_str::<Value>(text) {
                     Ok(v) if v.get("events").is_some() => {
-                        let f: TraceFile = serde_json::from_value(v).map_err(|e| TraceError::Other {
-                            file: file.into(),
-                            message: e.to_string(),
-                        })?;
+                        let f: TraceFile =
+                            serde_json::from_value(v).map_err(|e| TraceError::Other {
+                                file: file.into(),
+                                message: e.to_string(),
+                            })?;
                         (f.config, f.tasks, f.events)
                     }
                     Ok(v) if v.get("hook").is_some() => (None, Vec::new(), vec![v]),
-                    Ok(_) => {
-                        return Err(TraceError::Other {
-                            file: file.into(),
-                            message: "expected an object with \"events\", an array of events, or JSON lines".into(),
-                        })
-                    }
+                    Ok(_) => return Err(TraceError::Other {
+                        file: file.into(),
+                        message:
+                            "expected an object with \"events\", an array of events, or JSON lines"
+                                .into(),
+                    }),
                     Err(_) => {
                         // JSON lines
                         let mut events = Vec::new();
@@ -298,7 +300,10 @@ impl Trace {
                 return Err(TraceError::Event {
                     file: file.into(),
                     index: i,
-                    message: format!("cpu {} is not below config.ncpus ({})", e.cpu, trace.config.ncpus),
+                    message: format!(
+                        "cpu {} is not below config.ncpus ({})",
+                        e.cpu, trace.config.ncpus
+                    ),
                 });
             }
             trace.events.push(e);
@@ -319,15 +324,25 @@ mod tests {
         assert_eq!(Trace::parse(&arr, "t").unwrap().events.len(), 2);
         let lines = format!("{one}\n\n{one}\n");
         assert_eq!(Trace::parse(&lines, "t").unwrap().events.len(), 2);
-        let full = format!(r#"{{"config": {{"ncpus": 2}}, "tasks": [{{"pid": 7, "comm": "x"}}], "events": [{one}]}}"#);
+        let full = format!(
+            r#"{{"config": {{"ncpus": 2}}, "tasks": [{{"pid": 7, "comm": "x"}}], "events": [{one}]}}"#
+        );
         let t = Trace::parse(&full, "t").unwrap();
         assert_eq!(t.tasks[&7].comm, "x");
     }
 
     #[test]
     fn errors_name_the_event() {
-        let e = Trace::parse(r#"[{"hook": "xdp"}, {"hook": "xdp", "bogus": 1}]"#, "t.json").unwrap_err();
-        assert!(e.to_string().starts_with("t.json: event 1: unknown field `bogus`"), "{e}");
+        let e = Trace::parse(
+            r#"[{"hook": "xdp"}, {"hook": "xdp", "bogus": 1}]"#,
+            "t.json",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.json: event 1: unknown field `bogus`"),
+            "{e}"
+        );
         let e = Trace::parse(r#"[{"hook": "xdp", "cpu": 9}]"#, "t.json").unwrap_err();
         assert!(e.to_string().contains("event 0: cpu 9"), "{e}");
         let e = Trace::parse("{nope", "t.json").unwrap_err();

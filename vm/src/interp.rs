@@ -708,7 +708,15 @@ impl<C> Interpreter<C> {
                                 });
                             }
                             mem.set_frame_mapped(depth + 1, true);
-                            let ret = cur.execute(mem, env, args, programs, entry, depth + 1, &mut count)?;
+                            let ret = cur.execute(
+                                mem,
+                                env,
+                                args,
+                                programs,
+                                entry,
+                                depth + 1,
+                                &mut count,
+                            )?;
                             mem.set_frame_mapped(depth + 1, false);
                             calls += 1;
                             // 0 continues, 1 stops (the verifier allows nothing else).

@@ -79,36 +79,96 @@ pub fn kernel_helpers() -> Helpers<Kernel> {
         .register(id::MAP_POP_ELEM, "bpf_map_pop_elem", map_pop_elem)
         .register(id::MAP_PEEK_ELEM, "bpf_map_peek_elem", map_peek_elem)
         .register(id::PROBE_READ, "bpf_probe_read", probe_read)
-        .register(id::PROBE_READ_KERNEL, "bpf_probe_read_kernel", probe_read_kernel)
+        .register(
+            id::PROBE_READ_KERNEL,
+            "bpf_probe_read_kernel",
+            probe_read_kernel,
+        )
         .register(id::PROBE_READ_USER, "bpf_probe_read_user", probe_read_user)
         .register(id::PROBE_READ_STR, "bpf_probe_read_str", probe_read_str)
-        .register(id::PROBE_READ_KERNEL_STR, "bpf_probe_read_kernel_str", probe_read_kernel_str)
-        .register(id::PROBE_READ_USER_STR, "bpf_probe_read_user_str", probe_read_user_str)
+        .register(
+            id::PROBE_READ_KERNEL_STR,
+            "bpf_probe_read_kernel_str",
+            probe_read_kernel_str,
+        )
+        .register(
+            id::PROBE_READ_USER_STR,
+            "bpf_probe_read_user_str",
+            probe_read_user_str,
+        )
         .register(id::KTIME_GET_NS, "bpf_ktime_get_ns", ktime_get_ns)
-        .register(id::KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns", ktime_get_boot_ns)
-        .register(id::KTIME_GET_COARSE_NS, "bpf_ktime_get_coarse_ns", ktime_get_coarse_ns)
+        .register(
+            id::KTIME_GET_BOOT_NS,
+            "bpf_ktime_get_boot_ns",
+            ktime_get_boot_ns,
+        )
+        .register(
+            id::KTIME_GET_COARSE_NS,
+            "bpf_ktime_get_coarse_ns",
+            ktime_get_coarse_ns,
+        )
         .register(id::JIFFIES64, "bpf_jiffies64", jiffies64)
         .register(id::TRACE_PRINTK, "bpf_trace_printk", trace_printk)
         .register(id::TRACE_VPRINTK, "bpf_trace_vprintk", trace_vprintk)
         .register(id::SNPRINTF, "bpf_snprintf", snprintf)
         .register(id::GET_PRANDOM_U32, "bpf_get_prandom_u32", get_prandom_u32)
-        .register(id::GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id", get_smp_processor_id)
-        .register(id::GET_CURRENT_PID_TGID, "bpf_get_current_pid_tgid", get_current_pid_tgid)
-        .register(id::GET_CURRENT_UID_GID, "bpf_get_current_uid_gid", get_current_uid_gid)
-        .register(id::GET_CURRENT_COMM, "bpf_get_current_comm", get_current_comm)
-        .register(id::GET_CURRENT_TASK, "bpf_get_current_task", get_current_task)
-        .register(id::GET_CURRENT_TASK_BTF, "bpf_get_current_task_btf", get_current_task)
-        .register(id::GET_CURRENT_CGROUP_ID, "bpf_get_current_cgroup_id", get_current_cgroup_id)
-        .register(id::CURRENT_TASK_UNDER_CGROUP, "bpf_current_task_under_cgroup", current_task_under_cgroup)
+        .register(
+            id::GET_SMP_PROCESSOR_ID,
+            "bpf_get_smp_processor_id",
+            get_smp_processor_id,
+        )
+        .register(
+            id::GET_CURRENT_PID_TGID,
+            "bpf_get_current_pid_tgid",
+            get_current_pid_tgid,
+        )
+        .register(
+            id::GET_CURRENT_UID_GID,
+            "bpf_get_current_uid_gid",
+            get_current_uid_gid,
+        )
+        .register(
+            id::GET_CURRENT_COMM,
+            "bpf_get_current_comm",
+            get_current_comm,
+        )
+        .register(
+            id::GET_CURRENT_TASK,
+            "bpf_get_current_task",
+            get_current_task,
+        )
+        .register(
+            id::GET_CURRENT_TASK_BTF,
+            "bpf_get_current_task_btf",
+            get_current_task,
+        )
+        .register(
+            id::GET_CURRENT_CGROUP_ID,
+            "bpf_get_current_cgroup_id",
+            get_current_cgroup_id,
+        )
+        .register(
+            id::CURRENT_TASK_UNDER_CGROUP,
+            "bpf_current_task_under_cgroup",
+            current_task_under_cgroup,
+        )
         .register(id::TAIL_CALL, "bpf_tail_call", tail_call)
-        .register(id::PERF_EVENT_OUTPUT, "bpf_perf_event_output", perf_event_output)
+        .register(
+            id::PERF_EVENT_OUTPUT,
+            "bpf_perf_event_output",
+            perf_event_output,
+        )
         .register(id::RINGBUF_OUTPUT, "bpf_ringbuf_output", ringbuf_output)
         .register(id::RINGBUF_RESERVE, "bpf_ringbuf_reserve", ringbuf_reserve)
         .register(id::RINGBUF_SUBMIT, "bpf_ringbuf_submit", ringbuf_submit)
         .register(id::RINGBUF_DISCARD, "bpf_ringbuf_discard", ringbuf_discard)
         .register(id::RINGBUF_QUERY, "bpf_ringbuf_query", ringbuf_query)
         .register(id::SEND_SIGNAL, "bpf_send_signal", send_signal)
-        .register(id::SEND_SIGNAL_THREAD, "bpf_send_signal_thread", send_signal_thread)
+        .register(
+            id::SEND_SIGNAL_THREAD,
+            "bpf_send_signal_thread",
+            send_signal_thread,
+        )
         .register(id::OVERRIDE_RETURN, "bpf_override_return", override_return)
         .register(id::REDIRECT, "bpf_redirect", redirect)
         .register(id::CSUM_DIFF, "bpf_csum_diff", csum_diff)
@@ -116,11 +176,19 @@ pub fn kernel_helpers() -> Helpers<Kernel> {
         .register(id::STRTOL, "bpf_strtol", strtol)
         .register(id::STRTOUL, "bpf_strtoul", strtoul)
         .register(id::GET_FUNC_IP, "bpf_get_func_ip", get_func_ip)
-        .register(id::GET_ATTACH_COOKIE, "bpf_get_attach_cookie", get_attach_cookie)
+        .register(
+            id::GET_ATTACH_COOKIE,
+            "bpf_get_attach_cookie",
+            get_attach_cookie,
+        )
         .register(id::GET_STACK, "bpf_get_stack", get_stack)
         .register(id::GET_STACKID, "bpf_get_stackid", get_stackid)
         .register(id::LOOP, "bpf_loop", bpf_loop)
-        .register(id::FOR_EACH_MAP_ELEM, "bpf_for_each_map_elem", for_each_map_elem);
+        .register(
+            id::FOR_EACH_MAP_ELEM,
+            "bpf_for_each_map_elem",
+            for_each_map_elem,
+        );
     h
 }
 
@@ -279,7 +347,13 @@ fn probe_read_user(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
 
 /// The NUL-terminated string at `addr` (at most `max` bytes, without the NUL), or None
 /// when its first byte cannot be read.
-fn probe_string(k: &Kernel, mem: &Memory<'_>, space: Space, addr: u64, max: usize) -> Option<Vec<u8>> {
+fn probe_string(
+    k: &Kernel,
+    mem: &Memory<'_>,
+    space: Space,
+    addr: u64,
+    max: usize,
+) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     if space != Space::User {
         let mut b = [0u8; 1];
@@ -297,7 +371,13 @@ fn probe_string(k: &Kernel, mem: &Memory<'_>, space: Space, addr: u64, max: usiz
     }
     if space != Space::Kernel {
         if let Some(tail) = k.user_tail(addr) {
-            return Some(tail.iter().take(max).take_while(|&&c| c != 0).copied().collect());
+            return Some(
+                tail.iter()
+                    .take(max)
+                    .take_while(|&&c| c != 0)
+                    .copied()
+                    .collect(),
+            );
         }
     }
     None
@@ -383,7 +463,9 @@ fn format_with(
     match result {
         Ok((text, unreadable)) => {
             for addr in unreadable {
-                k.warn(format!("printk %s argument {addr:#x} is not readable memory"));
+                k.warn(format!(
+                    "printk %s argument {addr:#x} is not readable memory"
+                ));
             }
             Ok(Some(text))
         }
@@ -408,7 +490,7 @@ fn trace_printk(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
 /// Reads the u64 argument array of vprintk/snprintf (`data_len` must be a multiple of 8).
 fn arg_array(mem: &Memory<'_>, data: u64, len: u64) -> Result<Option<Vec<u64>>, HelperError> {
     let len = len as u32 as usize;
-    if len % 8 != 0 || len / 8 > 12 {
+    if !len.is_multiple_of(8) || len / 8 > 12 {
         return Ok(None);
     }
     let bytes = read(mem, data, len)?;
@@ -486,7 +568,11 @@ fn get_current_comm(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     // strscpy_pad: at most size-1 bytes, NUL padded to size.
     let comm = k.event.task.comm_bytes();
     let mut buf = vec![0u8; size];
-    let n = comm.iter().position(|&c| c == 0).unwrap_or(16).min(size - 1);
+    let n = comm
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(16)
+        .min(size - 1);
     buf[..n].copy_from_slice(&comm[..n]);
     mem.write_bytes(a[0], &buf)?;
     Ok(0)
@@ -579,7 +665,11 @@ fn ringbuf_output(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
         return Ok(neg(errno::EINVAL));
     }
     let (_, rb) = ringbuf_of(k, a[0])?;
-    Ok(if rb.output(&data) { 0 } else { neg(errno::EAGAIN) })
+    Ok(if rb.output(&data) {
+        0
+    } else {
+        neg(errno::EAGAIN)
+    })
 }
 
 fn ringbuf_reserve(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
@@ -601,7 +691,9 @@ fn ringbuf_commit(k: &mut Kernel, a: [u64; 5], discard: bool) -> R {
         (ptr >= base && ptr < base + rb.capacity() as u64).then_some((m, (ptr - base) as usize))
     });
     let ok = match found {
-        Some((m, off)) => k.ringbufs[m].as_mut().is_some_and(|rb| rb.commit(off, discard)),
+        Some((m, off)) => k.ringbufs[m]
+            .as_mut()
+            .is_some_and(|rb| rb.commit(off, discard)),
         None => false,
     };
     if ok {
@@ -682,9 +774,14 @@ pub fn csum_partial(data: &[u8], seed: u32) -> u32 {
 }
 
 fn csum_diff(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
-    let (from, from_size, to, to_size, seed) =
-        (a[0], a[1] as u32 as usize, a[2], a[3] as u32 as usize, a[4] as u32);
-    if from_size % 4 != 0 || to_size % 4 != 0 || from_size + to_size > 512 {
+    let (from, from_size, to, to_size, seed) = (
+        a[0],
+        a[1] as u32 as usize,
+        a[2],
+        a[3] as u32 as usize,
+        a[4] as u32,
+    );
+    if !from_size.is_multiple_of(4) || !to_size.is_multiple_of(4) || from_size + to_size > 512 {
         return Ok(neg(errno::EINVAL));
     }
     // diff = ~from ++ to, summed.
@@ -709,8 +806,7 @@ fn c_string(mem: &Memory<'_>, addr: u64, max: usize) -> Result<Vec<u8>, HelperEr
 fn strncmp(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let s1 = read(mem, a[0], a[1] as u32 as usize)?;
     let s2 = c_string(mem, a[2], s1.len() + 1)?;
-    for i in 0..s1.len() {
-        let c1 = s1[i];
+    for (i, &c1) in s1.iter().enumerate() {
         let c2 = s2.get(i).copied().unwrap_or(0);
         if c1 != c2 {
             return Ok((c1 as i64 - c2 as i64) as u64);
@@ -740,13 +836,16 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
         i += 1;
     }
     let mut base = base;
-    let has_hex_prefix =
-        i + 1 < text.len() && text[i] == b'0' && (text[i + 1] | 0x20) == b'x';
+    let has_hex_prefix = i + 1 < text.len() && text[i] == b'0' && (text[i + 1] | 0x20) == b'x';
     if (base == 16 || base == 0) && has_hex_prefix {
         base = 16;
         i += 2;
     } else if base == 0 {
-        base = if i < text.len() && text[i] == b'0' { 8 } else { 10 };
+        base = if i < text.len() && text[i] == b'0' {
+            8
+        } else {
+            10
+        };
     }
     let start = i;
     let mut v: u64 = 0;
@@ -764,11 +863,19 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
         return Err(errno::EINVAL);
     }
     if signed {
-        let limit = if negative { 1u64 << 63 } else { i64::MAX as u64 };
+        let limit = if negative {
+            1u64 << 63
+        } else {
+            i64::MAX as u64
+        };
         if v > limit {
             return Err(errno::ERANGE);
         }
-        let s = if negative { (v as i64).wrapping_neg() } else { v as i64 };
+        let s = if negative {
+            (v as i64).wrapping_neg()
+        } else {
+            v as i64
+        };
         return Ok((s as u64, i));
     }
     Ok((v, i))
@@ -815,7 +922,7 @@ fn stack_of(k: &Kernel, flags: u64) -> Vec<u64> {
 
 fn get_stack(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (buf, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
-    if size % 8 != 0 || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 {
+    if !size.is_multiple_of(8) || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 {
         return Ok(neg(errno::EINVAL));
     }
     let ips = stack_of(k, flags);
@@ -871,9 +978,15 @@ fn for_each_map_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let cpu = k.event.cpu;
     let spec = k.maps[m].spec().clone();
     let keys: Vec<Vec<u8>> = match spec.map_type {
-        map_type::ARRAY | map_type::PERCPU_ARRAY => (0..spec.max_entries).map(|i| i.to_le_bytes().to_vec()).collect(),
+        map_type::ARRAY | map_type::PERCPU_ARRAY => (0..spec.max_entries)
+            .map(|i| i.to_le_bytes().to_vec())
+            .collect(),
         map_type::HASH | map_type::PERCPU_HASH | map_type::LRU_HASH | map_type::LRU_PERCPU_HASH => {
-            k.maps[m].entries().into_iter().map(|(key, _)| key).collect()
+            k.maps[m]
+                .entries()
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect()
         }
         _ => return Ok(neg(errno::EINVAL)),
     };
@@ -889,7 +1002,13 @@ fn for_each_map_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
         let Some(off) = k.maps[m].lookup(key, cpu) else {
             continue;
         };
-        calls.push([handle, base + (i * ks) as u64, k.map_addrs[m] + off as u64, ctx, 0]);
+        calls.push([
+            handle,
+            base + (i * ks) as u64,
+            k.map_addrs[m] + off as u64,
+            ctx,
+            0,
+        ]);
     }
     Err(HelperError::Callbacks(Callbacks {
         func,
@@ -907,7 +1026,10 @@ mod tests {
         assert_eq!(parse_number(b"0x1f", 0, false), Ok((31, 4)));
         assert_eq!(parse_number(b"017", 0, false), Ok((15, 3)));
         assert_eq!(parse_number(b"zz", 10, false), Err(errno::EINVAL));
-        assert_eq!(parse_number(b"99999999999999999999", 10, false), Err(errno::ERANGE));
+        assert_eq!(
+            parse_number(b"99999999999999999999", 10, false),
+            Err(errno::ERANGE)
+        );
         assert_eq!(parse_number(b"1", 3, false), Err(errno::EINVAL));
     }
 

@@ -82,17 +82,36 @@ pub struct EventContext {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// A `bpf_trace_printk` / `bpf_trace_vprintk` line.
-    Printk { text: String },
+    Printk {
+        text: String,
+    },
     /// A record submitted to a ring buffer (emitted when the event ends, in ring order).
-    Ringbuf { map: usize, data: Vec<u8> },
+    Ringbuf {
+        map: usize,
+        data: Vec<u8>,
+    },
     /// A `bpf_perf_event_output` record.
-    Perf { map: usize, cpu: u32, data: Vec<u8> },
-    Signal { signal: u32, thread: bool },
-    OverrideReturn { value: u64 },
-    Redirect { ifindex: u64, flags: u64 },
+    Perf {
+        map: usize,
+        cpu: u32,
+        data: Vec<u8>,
+    },
+    Signal {
+        signal: u32,
+        thread: bool,
+    },
+    OverrideReturn {
+        value: u64,
+    },
+    Redirect {
+        ifindex: u64,
+        flags: u64,
+    },
     /// Something the program did that a real kernel would survive but the user should
     /// know about (e.g. reading memory the trace did not give).
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
 }
 
 /// Settings of the simulated kernel.
@@ -152,7 +171,10 @@ impl Kernel {
     pub fn new(config: KernelConfig, maps: Vec<Map>) -> Self {
         let ringbufs = maps
             .iter()
-            .map(|m| m.is_ringbuf().then(|| RingBuf::new(m.spec().max_entries as usize)))
+            .map(|m| {
+                m.is_ringbuf()
+                    .then(|| RingBuf::new(m.spec().max_entries as usize))
+            })
             .collect();
         let rng = config.seed ^ 0x9e37_79b9_7f4a_7c15;
         Kernel {
@@ -184,7 +206,9 @@ impl Kernel {
             let writable = m.spec().flags & crate::maps::flags::BPF_F_RDONLY_PROG == 0;
             let name = format!("map {} values", m.spec().name);
             self.map_addrs[i] = match &self.ringbufs[i] {
-                Some(rb) => mem.map_buffer(format!("ring buffer {}", m.spec().name), rb.data(), true),
+                Some(rb) => {
+                    mem.map_buffer(format!("ring buffer {}", m.spec().name), rb.data(), true)
+                }
                 None => mem.map_buffer(name, m.storage(), writable),
             };
         }

@@ -145,7 +145,9 @@ pub fn format(
                 let addr = take("%p")?;
                 let kind = fmt.get(i).copied();
                 let s = match kind {
-                    Some(b'I') | Some(b'i') if matches!(fmt.get(i + 1), Some(b'4') | Some(b'6')) => {
+                    Some(b'I') | Some(b'i')
+                        if matches!(fmt.get(i + 1), Some(b'4') | Some(b'6')) =>
+                    {
                         let v6 = fmt[i + 1] == b'6';
                         let leading_zeros = kind == Some(b'i');
                         i += 2;
@@ -294,17 +296,32 @@ mod tests {
     fn integer_conversions() {
         assert_eq!(f("pid %d.\n", &[4242]).unwrap(), "pid 4242.\n");
         assert_eq!(f("%d %ld", &[u64::MAX, u64::MAX]).unwrap(), "-1 -1");
-        assert_eq!(f("%u %lu", &[u64::MAX, u64::MAX]).unwrap(), "4294967295 18446744073709551615");
-        assert_eq!(f("%x %llx %X", &[0x1_dead_beef, 0x1_dead_beef, 255]).unwrap(), "deadbeef 1deadbeef FF");
-        assert_eq!(f("[%5d|%-5d|%05d|%+d]", &[42, 42, 42, 42]).unwrap(), "[   42|42   |00042|+42]");
+        assert_eq!(
+            f("%u %lu", &[u64::MAX, u64::MAX]).unwrap(),
+            "4294967295 18446744073709551615"
+        );
+        assert_eq!(
+            f("%x %llx %X", &[0x1_dead_beef, 0x1_dead_beef, 255]).unwrap(),
+            "deadbeef 1deadbeef FF"
+        );
+        assert_eq!(
+            f("[%5d|%-5d|%05d|%+d]", &[42, 42, 42, 42]).unwrap(),
+            "[   42|42   |00042|+42]"
+        );
         assert_eq!(f("%#x %c %%", &[255, b'A' as u64]).unwrap(), "0xff A %");
         assert_eq!(f("%hhd %hd", &[0x1ff, 0x1ffff]).unwrap(), "-1 -1");
     }
 
     #[test]
     fn strings_and_pointers() {
-        assert_eq!(f("[%s] [%.3s] [%s]", &[0x10, 0x10, 0x99]).unwrap(), "[hello] [hel] []");
-        assert_eq!(f("%pI4 %pi4", &[0x20, 0x20]).unwrap(), "1.2.3.4 001.002.003.004");
+        assert_eq!(
+            f("[%s] [%.3s] [%s]", &[0x10, 0x10, 0x99]).unwrap(),
+            "[hello] [hel] []"
+        );
+        assert_eq!(
+            f("%pI4 %pi4", &[0x20, 0x20]).unwrap(),
+            "1.2.3.4 001.002.003.004"
+        );
         assert_eq!(f("%px", &[0xabc]).unwrap(), "0000000000000abc");
         let (_, bad) = format(b"%s", &[0x99], 3, &mut Mem).unwrap();
         assert_eq!(bad, vec![0x99]);

@@ -147,7 +147,10 @@ mod tests {
         assert!(rb.output(b"cc"));
         let d = rb.reserve(1).unwrap();
         assert!(rb.commit(d, true));
-        assert_eq!(rb.drain(), vec![b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
+        assert_eq!(
+            rb.drain(),
+            vec![b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]
+        );
         assert_eq!(rb.pending(), 0);
     }
 
