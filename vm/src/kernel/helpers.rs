@@ -714,11 +714,12 @@ fn ringbuf_discard(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
 
 fn ringbuf_query(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (_, rb) = ringbuf_of(k, a[0])?;
+    let (prod, cons) = rb.positions();
     Ok(match a[1] {
         0 => rb.pending() as u64,  // BPF_RB_AVAIL_DATA
         1 => rb.capacity() as u64, // BPF_RB_RING_SIZE
-        2 => 0,                    // BPF_RB_CONS_POS
-        3 => rb.pending() as u64,  // BPF_RB_PROD_POS
+        2 => cons,                 // BPF_RB_CONS_POS
+        3 => prod,                 // BPF_RB_PROD_POS
         _ => 0,
     })
 }
@@ -922,7 +923,9 @@ fn stack_of(k: &Kernel, flags: u64) -> Vec<u64> {
 
 fn get_stack(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (buf, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
-    if !size.is_multiple_of(8) || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 {
+    if !size.is_multiple_of(8)
+        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0
+    {
         return Ok(neg(errno::EINVAL));
     }
     let ips = stack_of(k, flags);

@@ -1,6 +1,8 @@
 //! BPF ring buffers: records reserved in a data area programs write through pointers,
 //! then submitted or discarded. The consumer is taken to keep up: it reads every record
 //! at the end of each event, in ring order, so space is free again for the next event.
+//! Positions keep advancing around the ring as in the kernel, so a record's bytes that
+//! the program leaves unwritten show what was there before (zeros on the first lap).
 
 use crate::buffer::HostBuffer;
 
@@ -27,16 +29,20 @@ struct Record {
 #[derive(Debug)]
 pub struct RingBuf {
     data: HostBuffer,
-    /// Next free byte; everything before it is reserved until the consumer drains.
-    producer: usize,
+    /// Producer and consumer positions, counting bytes since the ring was created.
+    producer: u64,
+    consumer: u64,
     records: Vec<Record>,
 }
 
 impl RingBuf {
     pub fn new(capacity: usize) -> Self {
         RingBuf {
-            data: HostBuffer::zeroed(capacity),
+            // Twice the capacity, as the kernel maps the data pages twice: a record that
+            // wraps around the end stays contiguous for the program.
+            data: HostBuffer::zeroed(capacity.saturating_mul(2)),
             producer: 0,
+            consumer: 0,
             records: Vec::new(),
         }
     }
@@ -47,20 +53,26 @@ impl RingBuf {
     }
 
     pub fn capacity(&self) -> usize {
-        self.data.len()
+        self.data.len() / 2
     }
 
     /// Reserves `len` bytes; the offset of the record's data, or None when the ring has no
     /// room (the program gets NULL).
     pub fn reserve(&mut self, len: usize) -> Option<usize> {
-        let total = HEADER.checked_add(len)?.checked_next_multiple_of(8)?;
-        if len == 0 || self.producer.checked_add(total)? > self.capacity() {
+        let total = HEADER.checked_add(len)?.checked_next_multiple_of(8)? as u64;
+        let cap = self.capacity() as u64;
+        if len == 0 || total > cap {
             return None;
         }
-        let data = self.producer + HEADER;
+        let start = self.producer;
+        if start + total - self.consumer > cap {
+            return None;
+        }
+        let at = (start % cap) as usize;
+        let data = at + HEADER;
         // Busy bit, as the kernel sets it until commit.
-        let _ = self.data.write_uint(self.producer, 4, len as u64 | 1 << 31);
-        self.producer += total;
+        let _ = self.data.write_uint(at, 4, len as u64 | 1 << 31);
+        self.producer = start + total;
         self.records.push(Record {
             data,
             len,
@@ -102,7 +114,12 @@ impl RingBuf {
 
     /// Bytes submitted or reserved but not consumed (BPF_RB_AVAIL_DATA).
     pub fn pending(&self) -> usize {
-        self.producer
+        (self.producer - self.consumer) as usize
+    }
+
+    /// The producer position (BPF_RB_PROD_POS) and the consumer's (BPF_RB_CONS_POS).
+    pub fn positions(&self) -> (u64, u64) {
+        (self.producer, self.consumer)
     }
 
     /// Reservations not yet submitted or discarded.
@@ -124,7 +141,7 @@ impl RingBuf {
             .map(|r| self.data.to_vec(r.data, r.len).unwrap_or_default())
             .collect();
         self.records.clear();
-        self.producer = 0;
+        self.consumer = self.producer;
         out
     }
 }
@@ -161,5 +178,39 @@ mod tests {
         assert!(rb.reserve(1).is_none(), "24 + 16 > 32");
         assert!(rb.reserve(0).is_none());
         assert!(rb.reserve(usize::MAX / 2).is_none());
+    }
+
+    #[test]
+    fn positions_go_around_the_ring() {
+        let mut rb = RingBuf::new(64);
+        let a = rb.reserve(8).unwrap();
+        rb.data().write(a, b"stale!!!").unwrap();
+        rb.commit(a, false);
+        rb.drain();
+        // The next record is placed after the first, not over it.
+        let b = rb.reserve(8).unwrap();
+        assert_eq!(b, 24);
+        assert_eq!(rb.data().to_vec(b, 8).unwrap(), vec![0; 8]);
+        rb.commit(b, true);
+        rb.drain();
+        // A record may run past the end (the data pages are mapped twice).
+        let c = rb.reserve(40).unwrap();
+        assert_eq!(c, 40);
+        assert!(
+            rb.reserve(17).is_none(),
+            "80 + 32 - 32 > 64: full until consumed"
+        );
+        rb.commit(c, true);
+        rb.drain();
+        assert_eq!(rb.positions(), (80, 80));
+        // Position 80 is offset 16 again; after it, position 128 is offset 0, where the
+        // first record's bytes still are.
+        let d = rb.reserve(40).unwrap();
+        assert_eq!(d, 24);
+        rb.commit(d, true);
+        rb.drain();
+        let e = rb.reserve(8).unwrap();
+        assert_eq!(e, 8);
+        assert_eq!(rb.data().to_vec(e, 8).unwrap(), b"stale!!!".to_vec());
     }
 }
