@@ -414,3 +414,52 @@ fn resolve_export(object: &Object, e: &RawExport) -> Result<ExportType> {
         members: out,
     })
 }
+
+/// The layout of a struct from BTF, as an export type (all of its named members).
+pub fn export_type_of_struct(btf: &crate::Btf, type_id: u32) -> Option<ExportType> {
+    let id = btf.skip_mods_typedefs(type_id);
+    let (size, members) = match btf.get(id).map(|t| &t.kind) {
+        Some(Kind::Struct { size, members }) | Some(Kind::Union { size, members }) => {
+            (*size, members)
+        }
+        _ => return None,
+    };
+    let members = members
+        .iter()
+        .filter(|m| !btf.str_at(m.name_off).is_empty())
+        .map(|m| ExportMember {
+            name: btf.str_at(m.name_off).to_string(),
+            type_name: btf.type_name(btf.skip_mods(m.type_id)),
+            offset: m.bit_offset as u64 / 8,
+            size: btf.size_of(m.type_id).unwrap_or(0),
+            type_id: m.type_id,
+            btf_type_name: btf.type_name(btf.skip_mods(m.type_id)),
+            value_kind: value_kind(btf, m.type_id),
+            bitfield_bits: m.bitfield_size,
+            bit_offset: m.bit_offset as u64,
+        })
+        .collect();
+    Some(ExportType {
+        name: btf.name(id).to_string(),
+        type_id: id,
+        size: size as u64,
+        members,
+    })
+}
+
+/// The event type of a bare object, found as ecc finds it: the struct a global
+/// `__eunomia_dummy_NAME_ptr` points to, else a struct named `event`.
+pub fn infer_export_type(object: &Object) -> Option<ExportType> {
+    let btf = object.btf.as_ref()?;
+    let from_dummy = object.globals.iter().find_map(|g| {
+        if !(g.name.starts_with("__eunomia_dummy_") && g.name.ends_with("_ptr")) {
+            return None;
+        }
+        match btf.get(btf.skip_mods_typedefs(g.type_id)).map(|t| &t.kind) {
+            Some(Kind::Ptr(type_id)) => Some(*type_id),
+            _ => None,
+        }
+    });
+    let id = from_dummy.or_else(|| btf.find("event", 4))?;
+    export_type_of_struct(btf, id)
+}

@@ -34,17 +34,42 @@ pub struct RunArgs {
     pub package_args: Vec<String>,
 }
 
-/// Applies `--NAME VALUE` / `--NAME=VALUE` / `-S VALUE` options to the package's variables
-/// (bool variables are switches), as ecli does.
+/// An option that sets a global variable.
+struct VarOption {
+    name: String,
+    long: String,
+    short: Option<String>,
+    type_name: String,
+}
+
+/// Applies `--NAME VALUE` / `--NAME=VALUE` / `-S VALUE` options to global variables, as
+/// ecli does: a package's declared variables, or any global of a bare object (bool
+/// variables are switches).
 fn apply_package_args(loaded: &mut Loaded, args: &[String]) -> Result<(), String> {
-    let vars = match loaded {
-        Loaded::Package(Package { variables, .. }) => variables.clone(),
-        Loaded::Object(_) if args.is_empty() => return Ok(()),
-        Loaded::Object(_) => {
-            return Err(format!(
-                "unexpected arguments {args:?}: only eunomia packages take options (ebpf-sim options go before them)"
-            ))
-        }
+    if args.is_empty() {
+        return Ok(());
+    }
+    let vars: Vec<VarOption> = match loaded {
+        Loaded::Package(Package { variables, .. }) => variables
+            .iter()
+            .map(|v| VarOption {
+                name: v.name.clone(),
+                long: v.long.clone(),
+                short: v.short.clone(),
+                type_name: v.type_name.clone(),
+            })
+            .collect(),
+        Loaded::Object(o) => o
+            .globals
+            .iter()
+            .filter(|g| !g.name.starts_with("__"))
+            .map(|g| VarOption {
+                name: g.name.clone(),
+                long: g.name.clone(),
+                short: None,
+                type_name: g.type_name.clone(),
+            })
+            .collect(),
     };
     let obj = loaded.object_mut();
     let mut i = 0;
@@ -237,12 +262,8 @@ pub fn run(args: RunArgs) -> CmdResult {
         .unwrap_or_default();
     let replayed = replay(&mut machine, &trace, &attached, &samples);
     let records = replayed.records;
-    let info = OutputInfo {
-        object: &machine.object,
-        package,
-        boot_wallclock: trace.config.boot_wallclock.unwrap_or(0),
-        verbose: args.verbose,
-    };
+    let boot = trace.config.boot_wallclock.unwrap_or(0);
+    let info = OutputInfo::new(&machine.object, package, boot, args.verbose);
     let json_lines: String = records
         .iter()
         .map(|r| json_record(&info, r).to_string() + "\n")
@@ -254,12 +275,12 @@ pub fn run(args: RunArgs) -> CmdResult {
     if args.json {
         out.push_str(&json_lines);
     } else {
-        let mut plain = Plain::new(OutputInfo {
-            object: &machine.object,
+        let mut plain = Plain::new(OutputInfo::new(
+            &machine.object,
             package,
-            boot_wallclock: trace.config.boot_wallclock.unwrap_or(0),
-            verbose: args.verbose,
-        });
+            boot,
+            args.verbose,
+        ));
         for r in &records {
             out.push_str(&plain.record(r));
         }

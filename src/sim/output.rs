@@ -19,21 +19,42 @@ use super::run::Record;
 pub struct OutputInfo<'a> {
     pub object: &'a Object,
     pub package: Option<&'a Package>,
+    /// The type ring buffer and perf records decode to: the package's export type, or
+    /// for a bare object the one ecc would choose (see `infer_export_type`).
+    pub export: Option<ExportType>,
     /// Seconds since the epoch at monotonic time 0 (the TIME column shows UTC).
     pub boot_wallclock: u64,
     /// Show program returns and tail information in plain output.
     pub verbose: bool,
 }
 
-impl OutputInfo<'_> {
+impl<'a> OutputInfo<'a> {
+    pub fn new(
+        object: &'a Object,
+        package: Option<&'a Package>,
+        boot_wallclock: u64,
+        verbose: bool,
+    ) -> Self {
+        let export = match package {
+            Some(p) => p.export_types.first().cloned(),
+            None => crate::loader::package::infer_export_type(object),
+        };
+        OutputInfo {
+            object,
+            package,
+            export,
+            boot_wallclock,
+            verbose,
+        }
+    }
+
     /// The export type records of `map` decode to, if any.
     fn export_type(&self, map: usize) -> Option<&ExportType> {
-        let pkg = self.package?;
         let t = self.object.maps.get(map)?.map_type;
         if t != map_type::RINGBUF && t != map_type::PERF_EVENT_ARRAY {
             return None;
         }
-        pkg.export_types.first()
+        self.export.as_ref()
     }
 
     fn sample_map(&self, map: usize) -> Option<&SampleMap> {
@@ -154,31 +175,31 @@ impl<'a> Plain<'a> {
     }
 
     fn event_row(&mut self, out: &mut String, t: &ExportType, time_ns: u64, data: &[u8]) {
-        let cols: Vec<(String, String)> = t
-            .members
-            .iter()
-            .map(|m| {
-                let v = member_value(
-                    &self.info,
-                    &m.value_kind,
-                    field_bytes(data, m.offset, m.size),
-                );
-                (m.name.to_uppercase(), v)
-            })
-            .collect();
+        // Column widths depend on the types only, so rows line up whatever the values.
+        let width = |m: &crate::loader::ExportMember| {
+            let by_type = match &m.value_kind {
+                ValueKind::CharArray { len } => (*len).min(16),
+                ValueKind::Int { size, .. } if *size >= 8 => 11,
+                _ => 6,
+            };
+            m.name.len().max(by_type)
+        };
         if !self.header_done {
             let mut h = String::from("TIME     ");
-            for (name, v) in &cols {
-                let w = name.len().max(v.len().min(16)).max(6);
-                let _ = write!(h, "{name:<w$} ");
+            for m in &t.members {
+                let _ = write!(h, "{:<w$} ", m.name.to_uppercase(), w = width(m));
             }
             let _ = writeln!(out, "{}", h.trim_end());
             self.header_done = true;
         }
-        let mut row = format!("{}  ", clock(&self.info, time_ns));
-        for (name, v) in &cols {
-            let w = name.len().max(v.len().min(16)).max(6);
-            let _ = write!(row, "{v:<w$} ");
+        let mut row = format!("{} ", clock(&self.info, time_ns));
+        for m in &t.members {
+            let v = member_value(
+                &self.info,
+                &m.value_kind,
+                field_bytes(data, m.offset, m.size),
+            );
+            let _ = write!(row, "{v:<w$} ", w = width(m));
         }
         let _ = writeln!(out, "{}", row.trim_end());
     }
@@ -196,7 +217,7 @@ impl<'a> Plain<'a> {
             .unwrap_or_else(|| "value".into());
         let _ = writeln!(out, "{}", clock(&self.info, time_ns));
         let print_type = spec.map_or("default_kv", |s| s.print_type.as_str());
-        let export = self.info.package.and_then(|p| p.export_types.first());
+        let export = self.info.export.as_ref();
         for (key, values) in entries {
             let value = values.first().map(Vec::as_slice).unwrap_or(&[]);
             let _ = writeln!(out, "key = {}", hex(key));
