@@ -21,3 +21,4 @@ build net_v1.bpf.c -mcpu=v1
 build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
 build execsnoop.bpf.c
+build bench_run.bpf.c

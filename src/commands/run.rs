@@ -158,7 +158,7 @@ fn preload(machine: &mut Machine, spec: &str) -> Result<(), String> {
     let vs = m.spec().value_size as usize;
     let k = bytes_of(key, ks, &format!("--map {spec}: key"))?;
     let v = if m.spec().map_type == map_type::PROG_ARRAY {
-        match machine.programs.iter().position(|p| p.name == value) {
+        match machine.programs.iter().position(|p| &*p.name == value) {
             Some(p) => (p as u32).to_le_bytes().to_vec(),
             None => bytes_of(value, vs, &format!("--map {spec}: value"))?,
         }
@@ -219,9 +219,9 @@ pub fn run(args: RunArgs) -> CmdResult {
         .iter()
         .map(|p| {
             if !args.progs.is_empty() {
-                args.progs.contains(&p.name)
+                args.progs.iter().any(|n| **n == *p.name)
             } else if let Loaded::Package(pkg) = &loaded {
-                pkg.progs.is_empty() || pkg.progs.iter().any(|(n, _, _)| n == &p.name)
+                pkg.progs.is_empty() || pkg.progs.iter().any(|(n, _, _)| **n == *p.name)
             } else {
                 true
             }

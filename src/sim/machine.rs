@@ -15,11 +15,31 @@ use super::hooks::{ctx_kind, CtxKind, Hook};
 
 /// One program of the object, ready to run.
 pub struct SimProgram {
-    pub name: String,
+    pub name: std::rc::Rc<str>,
     pub section: String,
     pub prog_type: ProgramType,
     pub hook: Hook,
     pub ctx: CtxKind,
+    /// The context buffer, reused from event to event while its size stays the same.
+    ctx_buf: std::cell::RefCell<Option<crate::vm::HostBuffer>>,
+}
+
+impl SimProgram {
+    /// A zeroed context buffer of `len` bytes (the previous one when the size matches).
+    pub fn ctx_buffer(&self, len: usize) -> crate::vm::HostBuffer {
+        let mut slot = self.ctx_buf.borrow_mut();
+        match slot.as_ref() {
+            Some(b) if b.len() == len => {
+                let _ = b.fill(0, len, 0);
+                b.clone()
+            }
+            _ => {
+                let b = crate::vm::HostBuffer::zeroed(len);
+                *slot = Some(b.clone());
+                b
+            }
+        }
+    }
 }
 
 /// The compiled programs, one per object program, in object order (tail calls and prog
@@ -141,7 +161,8 @@ impl Machine {
                 .map_err(|e| format!("program {}: {e}", p.name))?;
             prepared.push(prog);
             programs.push(SimProgram {
-                name: p.name.clone(),
+                name: p.name.as_str().into(),
+                ctx_buf: Default::default(),
                 section: p.section.clone(),
                 prog_type: p.prog_type,
                 hook: Hook::of_section(&p.section),
@@ -208,6 +229,6 @@ impl Machine {
 
     /// The object's program index by name.
     pub fn program_index(&self, name: &str) -> Option<usize> {
-        self.programs.iter().position(|p| p.name == name)
+        self.programs.iter().position(|p| &*p.name == name)
     }
 }

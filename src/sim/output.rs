@@ -337,7 +337,7 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
             packet,
         } => {
             let mut v = json!({"type": "return", "event": event, "time_ns": time_ns,
-                "program": program, "r0": *r0 as i64});
+                "program": &**program, "r0": *r0 as i64});
             if let Some(p) = packet {
                 v["packet"] = Value::String(hex(p).replace(' ', ""));
             }
@@ -349,7 +349,7 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
             program,
             message,
         } => json!({"type": "fault", "event": event, "time_ns": time_ns,
-            "program": program, "error": message}),
+            "program": &**program, "error": message}),
         Record::Unhandled { event, hook } => {
             json!({"type": "unhandled", "event": event, "hook": hook})
         }
@@ -377,7 +377,7 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
             effect,
         } => {
             let mut v = json!({"event": event, "time_ns": time_ns, "cpu": cpu, "pid": pid,
-                "comm": comm, "program": program});
+                "comm": &**comm, "program": program.as_deref()});
             let obj = v.as_object_mut().expect("object");
             match effect {
                 Effect::Printk { text } => {

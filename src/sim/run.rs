@@ -2,6 +2,7 @@
 //! memory, build each attached program's context, run it, and collect what it did.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::vm::kernel::{Effect, Task, UserBlob};
 use crate::vm::HostBuffer;
@@ -21,7 +22,7 @@ pub enum Record {
     Return {
         event: usize,
         time_ns: u64,
-        program: String,
+        program: Rc<str>,
         r0: u64,
         /// Packet data after the program, for network programs.
         packet: Option<Vec<u8>>,
@@ -31,7 +32,7 @@ pub enum Record {
     Fault {
         event: usize,
         time_ns: u64,
-        program: String,
+        program: Rc<str>,
         message: String,
     },
     /// An effect of a helper (printk, ring buffer and perf records, signals...).
@@ -40,8 +41,8 @@ pub enum Record {
         time_ns: u64,
         cpu: u32,
         pid: u32,
-        comm: String,
-        program: Option<String>,
+        comm: Rc<str>,
+        program: Option<Rc<str>>,
         effect: Effect,
     },
     /// An event that reached no program.
@@ -148,13 +149,16 @@ impl<'t> SimMemory<'t> {
 
     /// Maps what is new or changed since the last event into the machine.
     fn sync(&mut self, machine: &mut Machine) -> Result<(), String> {
-        if let Some(btf) = machine.object.btf.clone() {
+        if !self.dirty_tasks.is_empty() {
+            let Machine { object, mem, .. } = &mut *machine;
+            let btf = object.btf.as_ref();
             for i in std::mem::take(&mut self.dirty_tasks) {
+                let Some(btf) = btf else { break };
                 let addr = kmem::TASK_BASE + i as u64 * kmem::TASK_STRIDE;
                 if let Some(buf) = self.task_bufs.get(i) {
-                    kmem::write_task(&btf, &self.tasks, i, buf);
-                } else if let Some(buf) = kmem::new_task(&btf, &self.tasks, i) {
-                    machine.mem.map_far(
+                    kmem::write_task(btf, &self.tasks, i, buf);
+                } else if let Some(buf) = kmem::new_task(btf, &self.tasks, i) {
+                    mem.map_far(
                         format!("task_struct of pid {}", self.tasks[i].pid),
                         addr,
                         &buf,
@@ -282,13 +286,57 @@ fn put(bytes: &mut [u8], off: usize, size: usize, v: u64) {
     }
 }
 
+/// What the simulator knows of a hook, worked out once per distinct hook of a trace.
+struct HookInfo {
+    hook: Hook,
+    /// The programs it reaches.
+    targets: Vec<usize>,
+    /// A tracepoint's record layout.
+    layout: Option<hooks::Layout>,
+    /// A syscall tracepoint's syscall number and argument names.
+    syscall: Option<(u64, &'static [&'static str])>,
+}
+
+impl HookInfo {
+    fn new(section: &str, machine: &Machine, attached: &[bool]) -> HookInfo {
+        let hook = Hook::of_section(section);
+        let targets = machine
+            .programs
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| attached.get(*i).copied().unwrap_or(true) && p.hook == hook)
+            .map(|(i, _)| i)
+            .collect();
+        let (layout, syscall) = match &hook {
+            Hook::Tracepoint { category, name } => {
+                let sys = name
+                    .strip_prefix("sys_enter_")
+                    .or_else(|| name.strip_prefix("sys_exit_"));
+                (
+                    hooks::tracepoint_layout(category, name),
+                    sys.filter(|_| category == "syscalls")
+                        .and_then(hooks::syscall),
+                )
+            }
+            _ => (None, None),
+        };
+        HookInfo {
+            hook,
+            targets,
+            layout,
+            syscall,
+        }
+    }
+}
+
 fn build_ctx(
     ev: &Event,
-    hook: &Hook,
+    info: &HookInfo,
     kind: CtxKind,
     task: &TaskSpec,
     em: &mut SimMemory,
 ) -> Result<Ctx, String> {
+    let hook = &info.hook;
     if let Some(hex) = &ev.ctx_hex {
         let bytes =
             crate::conformance::parse_hex_bytes(hex).map_err(|e| format!("ctx_hex: {e}"))?;
@@ -314,17 +362,14 @@ fn build_ctx(
             let Hook::Tracepoint { category, name } = hook else {
                 return Err("a tracepoint program needs a tp/CATEGORY/NAME event".into());
             };
-            let layout = hooks::tracepoint_layout(category, name).ok_or_else(|| {
+            let layout = info.layout.as_ref().ok_or_else(|| {
                 format!("no built-in layout for tracepoint {category}/{name}: give the record with \"ctx_hex\"")
             })?;
             let mut bytes = vec![0u8; layout.size];
             put(&mut bytes, 4, 4, task.pid as u64); // common_pid
             let mut strings = Vec::new();
             if category == "syscalls" {
-                let sys = name
-                    .trim_start_matches("sys_enter_")
-                    .trim_start_matches("sys_exit_");
-                let (nr, names) = hooks::syscall(sys).unwrap_or((u64::MAX, &[]));
+                let (nr, names) = info.syscall.unwrap_or((u64::MAX, &[]));
                 put(&mut bytes, 8, 8, nr);
                 if name.starts_with("sys_enter_") {
                     for (i, a) in args.iter().enumerate().take(6) {
@@ -382,7 +427,7 @@ fn build_ctx(
                     "pid" | "old_pid" | "prev_pid" => put(&mut bytes, f.offset, 4, task.pid as u64),
                     "comm" | "prev_comm" => {
                         let c = crate::vm::kernel::Task {
-                            comm: task.comm.clone(),
+                            comm: task.comm.as_str().into(),
                             ..Task::default()
                         }
                         .comm_bytes();
@@ -523,6 +568,11 @@ fn replay_into(
         .as_ref()
         .is_some_and(|b| kmem::struct_type(b, "task_struct").is_some());
     let mut em = SimMemory::new(trace, task_structs);
+    // Which programs each distinct hook reaches, worked out once (few distinct hooks: a
+    // linear search beats hashing the string of every event).
+    let mut reach: Vec<(&str, HookInfo)> = Vec::new();
+    // The kernel's view of each task named by pid, built once.
+    let mut known: BTreeMap<u32, (TaskSpec, Task)> = BTreeMap::new();
     for (index, ev) in trace.events.iter().enumerate() {
         let err = |m: String| format!("event {index} ({}): {m}", ev.hook);
         let time_ns = ev.time_ns.as_ref().and_then(u64_of).unwrap_or(last_time);
@@ -538,14 +588,15 @@ fn replay_into(
                 *next = next.saturating_add(s.interval_ns.max(1));
             }
         }
-        let hook = Hook::of_section(&ev.hook);
-        let targets: Vec<usize> = machine
-            .programs
-            .iter()
-            .enumerate()
-            .filter(|(i, p)| attached.get(*i).copied().unwrap_or(true) && p.hook == hook)
-            .map(|(i, _)| i)
-            .collect();
+        let slot = match reach.iter().position(|(h, _)| *h == ev.hook) {
+            Some(i) => i,
+            None => {
+                reach.push((ev.hook.as_str(), HookInfo::new(&ev.hook, machine, attached)));
+                reach.len() - 1
+            }
+        };
+        let info = &reach[slot].1;
+        let targets = &info.targets;
         if targets.is_empty() {
             records.push(Record::Unhandled {
                 event: index,
@@ -554,15 +605,49 @@ fn replay_into(
             continue;
         }
         machine.reset_event_memory();
-        let task = match &ev.task {
-            Some(t) => em.task_spec(t).map_err(err)?,
-            None => TaskSpec {
-                pid: 0,
-                comm: "swapper/0".into(),
-                ..TaskSpec::default()
-            },
+        let make = |task: &TaskSpec, em: &mut SimMemory| {
+            em.add_task(task);
+            let mut cgroups = Vec::new();
+            if let Some(c) = task.cgroup {
+                cgroups.push(c);
+            }
+            cgroups.extend(task.cgroup_ancestors.iter().copied());
+            Task {
+                pid: task.pid,
+                tgid: task.tgid(),
+                uid: task.uid,
+                gid: task.gid,
+                comm: task.comm.as_str().into(),
+                cgroups: cgroups.into(),
+                task_struct: em.task_addr(task.pid),
+            }
         };
-        em.add_task(&task);
+        let (task, ktask) = match &ev.task {
+            Some(TaskRef::Pid(pid)) => match known.get(pid) {
+                Some((spec, k)) => (spec.clone(), k.clone()),
+                None => {
+                    let spec = em.task_spec(&TaskRef::Pid(*pid)).map_err(err)?;
+                    let k = make(&spec, &mut em);
+                    known.insert(*pid, (spec.clone(), k.clone()));
+                    (spec, k)
+                }
+            },
+            Some(t @ TaskRef::Spec(_)) => {
+                let spec = em.task_spec(t).map_err(err)?;
+                let k = make(&spec, &mut em);
+                known.remove(&spec.pid);
+                (spec, k)
+            }
+            None => {
+                let spec = TaskSpec {
+                    pid: 0,
+                    comm: "swapper/0".into(),
+                    ..TaskSpec::default()
+                };
+                let k = make(&spec, &mut em);
+                (spec, k)
+            }
+        };
         for m in &ev.memory {
             let addr = u64_of(&m.addr)
                 .ok_or_else(|| err(format!("memory address {} is not a number", m.addr)))?;
@@ -590,33 +675,20 @@ fn replay_into(
         }
         // Contexts first: building them may add tasks and blobs.
         let mut ctxs = Vec::new();
-        for &p in &targets {
+        for &p in targets {
             let prog = &machine.programs[p];
             ctxs.push(
-                build_ctx(ev, &hook, prog.ctx, &task, &mut em)
+                build_ctx(ev, info, prog.ctx, &task, &mut em)
                     .map_err(|m| err(format!("program {}: {m}", prog.name)))?,
             );
         }
         let cpu = ev.cpu;
         em.sync(machine).map_err(err)?;
-        let mut cgroups = Vec::new();
-        if let Some(c) = task.cgroup {
-            cgroups.push(c);
-        }
-        cgroups.extend(task.cgroup_ancestors.iter().copied());
-        let task_struct = em.task_addr(task.pid);
+        let comm = ktask.comm.clone();
         machine.kernel.event = crate::vm::kernel::EventContext {
             time_ns,
             cpu,
-            task: Task {
-                pid: task.pid,
-                tgid: task.tgid(),
-                uid: task.uid,
-                gid: task.gid,
-                comm: task.comm.clone(),
-                cgroups,
-                task_struct,
-            },
+            task: ktask,
             kernel_stack: ev.kstack.iter().filter_map(u64_of).collect(),
             user_stack: ev.ustack.iter().filter_map(u64_of).collect(),
             func_ip: ev.func_ip.as_ref().and_then(u64_of).unwrap_or(0),
@@ -624,7 +696,8 @@ fn replay_into(
         };
         for (&p, ctx) in targets.iter().zip(ctxs) {
             let name = machine.programs[p].name.clone();
-            let ctx_buf = HostBuffer::from_bytes(&ctx.bytes);
+            let ctx_buf = machine.programs[p].ctx_buffer(ctx.bytes.len());
+            let _ = ctx_buf.write(0, &ctx.bytes);
             let ctx_addr = machine.mem.set_ctx_buffer(&ctx_buf, true);
             if let Some((buf, start, end)) = &ctx.packet {
                 machine.mem.unmap_far(PACKET_BASE);
@@ -638,13 +711,13 @@ fn replay_into(
                 machine.mem.set_packet_buffer(&data);
             }
             let result = machine.run(p, ctx_addr);
-            for effect in std::mem::take(&mut machine.kernel.effects) {
+            for effect in machine.kernel.effects.drain(..) {
                 records.push(Record::Effect {
                     event: index,
                     time_ns,
                     cpu,
                     pid: task.pid,
-                    comm: task.comm.clone(),
+                    comm: comm.clone(),
                     program: Some(name.clone()),
                     effect,
                 });
@@ -680,13 +753,13 @@ fn replay_into(
             }
         }
         machine.kernel.drain_ringbufs();
-        for effect in std::mem::take(&mut machine.kernel.effects) {
+        for effect in machine.kernel.effects.drain(..) {
             records.push(Record::Effect {
                 event: index,
                 time_ns,
                 cpu,
                 pid: task.pid,
-                comm: task.comm.clone(),
+                comm: comm.clone(),
                 program: None,
                 effect,
             });

@@ -34,16 +34,16 @@ pub fn neg(errno: i64) -> u64 {
     (-errno) as u64
 }
 
-/// The task an event runs in.
+/// The task an event runs in (cheap to clone: one per event).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Task {
     pub pid: u32,
     pub tgid: u32,
     pub uid: u32,
     pub gid: u32,
-    pub comm: String,
+    pub comm: std::rc::Rc<str>,
     /// The cgroup the task is in and its ancestors, innermost first.
-    pub cgroups: Vec<u64>,
+    pub cgroups: std::rc::Rc<[u64]>,
     /// Address of its simulated `task_struct` (0: none was built).
     pub task_struct: u64,
 }
