@@ -22,3 +22,4 @@ build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
 build execsnoop.bpf.c
 build bench_run.bpf.c
+build packet_helpers.bpf.c

@@ -699,7 +699,29 @@ fn replay_into(
             let ctx_buf = machine.programs[p].ctx_buffer(ctx.bytes.len());
             let _ = ctx_buf.write(0, &ctx.bytes);
             let ctx_addr = machine.mem.set_ctx_buffer(&ctx_buf, true);
+            machine.kernel.packet = None;
             if let Some((buf, start, end)) = &ctx.packet {
+                let xdp = machine.programs[p].ctx == CtxKind::Xdp;
+                machine.kernel.packet = Some(crate::vm::kernel::Packet {
+                    buf: buf.clone(),
+                    base: PACKET_BASE,
+                    ctx: ctx_buf.clone(),
+                    data_field: if xdp {
+                        netctx::XDP_DATA
+                    } else {
+                        netctx::SKB_DATA
+                    },
+                    end_field: if xdp {
+                        netctx::XDP_DATA_END
+                    } else {
+                        netctx::SKB_DATA_END
+                    },
+                    meta_field: if xdp {
+                        netctx::XDP_DATA_META
+                    } else {
+                        netctx::SKB_DATA_META
+                    },
+                });
                 machine.mem.unmap_far(PACKET_BASE);
                 machine
                     .mem

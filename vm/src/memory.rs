@@ -266,6 +266,15 @@ impl<'a> Memory<'a> {
         vaddr(PACKET_REGION, 0)
     }
 
+    /// Maps `len` bytes of a shared buffer from `offset` as packet data (the bytes LD_ABS
+    /// and LD_IND read); returns its address.
+    pub fn set_packet_window(&mut self, buf: &HostBuffer, offset: usize, len: usize) -> u64 {
+        let len = len.min(buf.len().saturating_sub(offset));
+        self.set(PACKET_REGION, buf.as_ptr().wrapping_add(offset), len, true);
+        self.owned[PACKET_REGION as usize] = Some(buf.clone());
+        vaddr(PACKET_REGION, 0)
+    }
+
     /// Unmaps the context and the packet.
     pub fn clear_ctx_and_packet(&mut self) {
         for id in [CTX_REGION, PACKET_REGION] {

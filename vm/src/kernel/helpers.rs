@@ -64,6 +64,7 @@ pub mod id {
     pub const GET_FUNC_IP: u32 = 173;
     pub const GET_ATTACH_COOKIE: u32 = 174;
     pub const TRACE_VPRINTK: u32 = 177;
+    pub const XDP_ADJUST_META: u32 = 54;
     pub const FOR_EACH_MAP_ELEM: u32 = 164;
     pub const LOOP: u32 = 181;
     pub const STRNCMP: u32 = 182;
@@ -184,6 +185,11 @@ pub fn kernel_helpers() -> Helpers<Kernel> {
         .register(id::GET_STACK, "bpf_get_stack", get_stack)
         .register(id::GET_STACKID, "bpf_get_stackid", get_stackid)
         .register(id::LOOP, "bpf_loop", bpf_loop)
+        .register(id::XDP_ADJUST_HEAD, "bpf_xdp_adjust_head", xdp_adjust_head)
+        .register(id::XDP_ADJUST_TAIL, "bpf_xdp_adjust_tail", xdp_adjust_tail)
+        .register(id::XDP_ADJUST_META, "bpf_xdp_adjust_meta", xdp_adjust_meta)
+        .register(id::SKB_LOAD_BYTES, "bpf_skb_load_bytes", skb_load_bytes)
+        .register(id::SKB_STORE_BYTES, "bpf_skb_store_bytes", skb_store_bytes)
         .register(
             id::FOR_EACH_MAP_ELEM,
             "bpf_for_each_map_elem",
@@ -953,6 +959,110 @@ fn get_stackid(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
         Ok(id) => id as u64,
         Err(e) => neg(e.errno() as i64),
     })
+}
+
+/// ETH_HLEN: XDP keeps at least an Ethernet header between data and data_end.
+const ETH_HLEN: usize = 14;
+/// The kernel keeps room for a `struct xdp_frame` at the start of the headroom.
+const XDP_FRAME_SIZE: usize = 40;
+
+fn packet(k: &Kernel) -> Result<&super::Packet, HelperError> {
+    k.packet
+        .as_ref()
+        .ok_or_else(|| HelperError::Other("this program has no packet".into()))
+}
+
+fn xdp_adjust_head(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let p = packet(k)?;
+    let (data, end) = p.bounds();
+    let meta = p.field(p.meta_field).saturating_sub(p.base) as usize;
+    let new = data as i64 + a[1] as i32 as i64;
+    if new < XDP_FRAME_SIZE as i64 || new > end as i64 - ETH_HLEN as i64 {
+        return Ok(neg(errno::EINVAL));
+    }
+    let new = new as usize;
+    // Metadata moves with the head (the kernel keeps data_meta <= data).
+    let new_meta = if meta < data {
+        new - (data - meta).min(new)
+    } else {
+        new
+    };
+    p.set(p.data_field, new);
+    p.set(p.meta_field, new_meta);
+    Ok(0)
+}
+
+fn xdp_adjust_meta(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let p = packet(k)?;
+    let (data, _) = p.bounds();
+    let meta = p.field(p.meta_field).saturating_sub(p.base) as i64;
+    let new = meta + a[1] as i32 as i64;
+    if new < XDP_FRAME_SIZE as i64
+        || new > data as i64
+        || data as i64 - new > 32
+        || (data as i64 - new) % 4 != 0
+    {
+        return Ok(neg(errno::EINVAL));
+    }
+    p.set(p.meta_field, new as usize);
+    Ok(0)
+}
+
+fn xdp_adjust_tail(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let p = packet(k)?;
+    let (data, end) = p.bounds();
+    let new = end as i64 + a[1] as i32 as i64;
+    if new > p.buf.len() as i64 || new < (data + ETH_HLEN) as i64 {
+        return Ok(neg(errno::EINVAL));
+    }
+    let new = new as usize;
+    if new > end {
+        // Grown bytes read as zeros, as the kernel clears them.
+        let _ = p.buf.fill(end, new - end, 0);
+    }
+    p.set(p.end_field, new);
+    Ok(0)
+}
+
+fn skb_load_bytes(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let (off, to, len) = (a[1] as u32 as usize, a[2], a[3] as u32 as usize);
+    let p = packet(k)?;
+    let (data, end) = p.bounds();
+    match data
+        .checked_add(off)
+        .filter(|s| s.checked_add(len).is_some_and(|e| e <= end))
+    {
+        Some(start) if len > 0 => {
+            let bytes = p.buf.to_vec(start, len).unwrap_or_default();
+            mem.write_bytes(to, &bytes)?;
+            Ok(0)
+        }
+        _ => {
+            mem.write_bytes(to, &vec![0u8; len])?;
+            Ok(neg(errno::EFAULT))
+        }
+    }
+}
+
+fn skb_store_bytes(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
+    let (off, from, len, flags) = (a[1] as u32 as usize, a[2], a[3] as u32 as usize, a[4]);
+    // BPF_F_RECOMPUTE_CSUM and BPF_F_INVALIDATE_HASH are accepted (nothing to recompute).
+    if flags & !3 != 0 {
+        return Ok(neg(errno::EINVAL));
+    }
+    let bytes = read(mem, from, len)?;
+    let p = packet(k)?;
+    let (data, end) = p.bounds();
+    match data
+        .checked_add(off)
+        .filter(|s| s.checked_add(len).is_some_and(|e| e <= end))
+    {
+        Some(start) => {
+            let _ = p.buf.write(start, &bytes);
+            Ok(0)
+        }
+        None => Ok(neg(errno::EFAULT)),
+    }
 }
 
 /// The kernel's BPF_MAX_LOOPS.

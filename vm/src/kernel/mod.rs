@@ -114,6 +114,38 @@ pub enum Effect {
     },
 }
 
+/// The packet of a network program: where its buffer is mapped and which context fields
+/// hold its data pointers (32-bit, as in `xdp_md` and `__sk_buff`).
+#[derive(Clone, Debug)]
+pub struct Packet {
+    /// The whole buffer, headroom and tailroom included.
+    pub buf: crate::buffer::HostBuffer,
+    /// The program address of `buf`'s first byte.
+    pub base: u64,
+    /// The context, and the offsets of its `data`, `data_end` and `data_meta` fields.
+    pub ctx: crate::buffer::HostBuffer,
+    pub data_field: usize,
+    pub end_field: usize,
+    pub meta_field: usize,
+}
+
+impl Packet {
+    fn field(&self, off: usize) -> u64 {
+        self.ctx.read_uint(off, 4).unwrap_or(0)
+    }
+
+    /// Offsets of data and data_end within `buf`.
+    pub fn bounds(&self) -> (usize, usize) {
+        let d = self.field(self.data_field).saturating_sub(self.base) as usize;
+        let e = self.field(self.end_field).saturating_sub(self.base) as usize;
+        (d, e.max(d))
+    }
+
+    fn set(&self, field: usize, buf_offset: usize) {
+        let _ = self.ctx.write_uint(field, 4, self.base + buf_offset as u64);
+    }
+}
+
 /// Settings of the simulated kernel.
 #[derive(Clone, Debug)]
 pub struct KernelConfig {
@@ -158,6 +190,8 @@ pub struct Kernel {
     pub effects: Vec<Effect>,
     /// The kernel's `BPF_PROG_TYPE_*` of the running program (some helpers depend on it).
     pub prog_type: u32,
+    /// The packet of the running network program, if any.
+    pub packet: Option<Packet>,
     rng: u64,
 }
 
@@ -186,6 +220,7 @@ impl Kernel {
             user_memory: Vec::new(),
             effects: Vec::new(),
             prog_type: 0,
+            packet: None,
             rng,
         }
     }
