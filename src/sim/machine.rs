@@ -216,6 +216,7 @@ impl Machine {
     /// Runs program `index` with r1 = `ctx`.
     pub fn run(&mut self, index: usize, ctx: u64) -> Result<u64, VmError> {
         self.kernel.prog_type = self.programs[index].prog_type.number();
+        self.kernel.tail_calls = 0;
         let args = [ctx, 0, 0, 0, 0];
         match &self.compiled {
             Compiled::Interp(progs) => {

@@ -433,6 +433,19 @@ pub fn json_record(info: &OutputInfo, r: &Record) -> Value {
                     obj.insert("type".into(), "warning".into());
                     obj.insert("message".into(), message.clone().into());
                 }
+                Effect::TailCall {
+                    map,
+                    index,
+                    program,
+                    taken,
+                } => {
+                    obj.insert("type".into(), "tail_call".into());
+                    obj.insert("map".into(), info.map_name(*map).into());
+                    obj.insert("index".into(), (*index).into());
+                    let target = program.and_then(|p| info.object.programs.get(p as usize));
+                    obj.insert("target".into(), target.map(|p| p.name.clone()).into());
+                    obj.insert("taken".into(), (*taken).into());
+                }
             }
             v
         }

@@ -235,10 +235,21 @@ fn map_update_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let key = key_arg(k, mem, m, a[1])?;
     let value = read(mem, a[2], k.maps[m].spec().value_size as usize)?;
     let cpu = k.event.cpu;
-    Ok(match k.maps[m].update(&key, &value, a[3], cpu) {
-        Ok(()) => 0,
-        Err(e) => neg(e.errno() as i64),
-    })
+    match k.maps[m].update(&key, &value, a[3], cpu) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            let errno = e.errno() as i64;
+            if errno == errno::E2BIG || errno == 12 {
+                let spec = k.maps[m].spec();
+                let msg = format!(
+                    "map {} is full ({} entries): bpf_map_update_elem returned -{errno}",
+                    spec.name, spec.max_entries
+                );
+                k.warn(msg);
+            }
+            Ok(neg(errno))
+        }
+    }
 }
 
 fn map_delete_elem(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
@@ -618,14 +629,30 @@ fn tail_call(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
         )));
     }
     let index = a[2] as u32;
-    Err(HelperError::TailCall(if index >= map.spec().max_entries {
+    let target = if index >= map.spec().max_entries {
         TailCallTarget::OutOfRange
     } else {
         match map.object_id(&index.to_le_bytes()) {
             Some(prog) => TailCallTarget::Program(prog),
             None => TailCallTarget::Empty,
         }
-    }))
+    };
+    // The engines' rule (index, count, slot), mirrored to record whether it is taken.
+    let mut taken = false;
+    if target != TailCallTarget::OutOfRange && k.tail_calls < crate::interp::MAX_TAIL_CALLS {
+        k.tail_calls += 1;
+        taken = matches!(target, TailCallTarget::Program(_));
+    }
+    k.effects.push(Effect::TailCall {
+        map: m,
+        index,
+        program: match target {
+            TailCallTarget::Program(p) => Some(p),
+            _ => None,
+        },
+        taken,
+    });
+    Err(HelperError::TailCall(target))
 }
 
 const BPF_F_INDEX_MASK: u64 = 0xffff_ffff;

@@ -107,6 +107,15 @@ pub enum Effect {
         ifindex: u64,
         flags: u64,
     },
+    /// A `bpf_tail_call`: the slot, the program it holds, and whether the call is taken
+    /// (not when the index is out of range, the chain already made 33, or the slot is
+    /// empty).
+    TailCall {
+        map: usize,
+        index: u32,
+        program: Option<u32>,
+        taken: bool,
+    },
     /// Something the program did that a real kernel would survive but the user should
     /// know about (e.g. reading memory the trace did not give).
     Warning {
@@ -192,6 +201,9 @@ pub struct Kernel {
     pub prog_type: u32,
     /// The packet of the running network program, if any.
     pub packet: Option<Packet>,
+    /// Tail calls counted in the current run (the engines apply the same rule; this
+    /// count only says, in the effects, whether each call was taken).
+    pub tail_calls: u32,
     rng: u64,
 }
 
@@ -221,6 +233,7 @@ impl Kernel {
             effects: Vec::new(),
             prog_type: 0,
             packet: None,
+            tail_calls: 0,
             rng,
         }
     }
