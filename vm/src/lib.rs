@@ -10,6 +10,7 @@ pub mod interp;
 pub mod isa;
 pub mod memory;
 pub mod program;
+pub mod verifier;
 
 pub use buffer::HostBuffer;
 pub use error::VmError;
