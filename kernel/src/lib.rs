@@ -36,6 +36,7 @@ pub fn availability() -> Result<(), KernelError> {
             maps: Vec::new(),
             log_level: 0,
             expected_attach_type: 0,
+            without_perfmon: false,
         };
         match prog::load_here(&req) {
             Ok(_) => Ok(()),

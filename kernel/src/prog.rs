@@ -19,6 +19,10 @@ pub struct LoadRequest {
     /// 0: no log, 1: the verifier's log, 2: every instruction's state.
     pub log_level: u32,
     pub expected_attach_type: u32,
+    /// Load without CAP_PERFMON and CAP_SYS_ADMIN (keeping CAP_BPF), as a user who may
+    /// load programs but not read kernel memory: the verifier is stricter (uninitialised
+    /// stack, pointer leaks). Only in [`load_in_child`].
+    pub without_perfmon: bool,
 }
 
 /// What the kernel said.
@@ -44,6 +48,8 @@ impl Judgement {
                         && !l.starts_with("processed ")
                         && !l.starts_with("verification time")
                         && !l.starts_with("stack depth")
+                        && !l.starts_with("cur state:")
+                        && !l.starts_with("old state:")
                 })
                 .map(str::trim),
             _ => None,
@@ -68,6 +74,28 @@ mod imp {
         prog_type: u32,
         log_level: u32,
         expected_attach_type: u32,
+    }
+
+    /// Drops CAP_PERFMON and CAP_SYS_ADMIN from this process (system calls only).
+    fn drop_perfmon() -> Result<(), i32> {
+        const CAP_SYS_ADMIN: u32 = 21;
+        const CAP_PERFMON: u32 = 38;
+        let mut head: [u32; 2] = [0x2008_0522, 0];
+        let mut data = [0u32; 6];
+        // SAFETY: capget/capset read and write the two arrays, sized for version 3.
+        unsafe {
+            if libc::syscall(libc::SYS_capget, head.as_mut_ptr(), data.as_mut_ptr()) != 0 {
+                return Err(errno());
+            }
+            for set in 0..3 {
+                data[set] &= !(1 << CAP_SYS_ADMIN);
+                data[3 + set] &= !(1 << (CAP_PERFMON - 32));
+            }
+            if libc::syscall(libc::SYS_capset, head.as_mut_ptr(), data.as_ptr()) != 0 {
+                return Err(errno());
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn prepare(req: &LoadRequest) -> Result<Prepared, KernelError> {
@@ -191,7 +219,12 @@ mod imp {
         }
         if pid == 0 {
             close(pipe[0]);
-            let r = run(&mut p, &mut fds);
+            let r = if req.without_perfmon {
+                drop_perfmon().map_err(|e| ("capset", e))
+            } else {
+                Ok(())
+            };
+            let r = r.and_then(|_| run(&mut p, &mut fds));
             // Header: status (0 accepted, 1 rejected, 2 could not judge), errno.
             let (status, e) = match r {
                 Ok(_) => (0u32, 0i32),

@@ -16,6 +16,7 @@ pub struct Cfg {
     /// Sorted first slots of the functions (0 first).
     pub subprogs: Vec<usize>,
     /// Per slot: index into `subprogs` of the function containing it.
+    #[allow(dead_code)]
     pub subprog_of: Vec<u32>,
     /// Per slot: whether states are remembered here (jump targets).
     pub prune_point: Vec<bool>,
@@ -47,7 +48,7 @@ fn decode_fail(e: DecodeError, slots: &[Insn]) -> Fail {
         ),
         DecodeError::BadSelector { index, code, .. } => {
             let msg = match code & 7 {
-                class::ALU | class::ALU64 => format!("{} uses reserved fields", class_name(code)),
+                class::ALU | class::ALU64 => "BPF_ALU uses reserved fields".to_string(),
                 class::STX => format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", slots[index].imm),
                 class::LD => "invalid BPF_LD_IMM insn".to_string(),
                 _ => format!("unknown opcode {code:02x}"),
@@ -57,7 +58,9 @@ fn decode_fail(e: DecodeError, slots: &[Insn]) -> Fail {
         DecodeError::ReservedNonZero { index, .. } => {
             let code = slots[index].code;
             let name = match slots[index].code {
-                0x85 => "BPF_CALL",
+                c if matches!(c & 7, class::ALU | class::ALU64) && c & 0xf0 == 0xb0 => "BPF_MOV",
+                c if matches!(c & 7, class::ALU | class::ALU64) => "BPF_ALU",
+                0x85 | 0x8d => "BPF_CALL",
                 0x95 => "BPF_EXIT",
                 0x05 | 0x06 => "BPF_JA",
                 _ => class_name(code),
@@ -73,7 +76,12 @@ fn decode_fail(e: DecodeError, slots: &[Insn]) -> Fail {
             ErrorClass::InvalidInstruction,
             format!("R{reg} is invalid"),
         ),
-        DecodeError::LddwTruncated { index } | DecodeError::LddwBadSecondSlot { index, .. } => {
+        DecodeError::LddwTruncated { index } => Fail::new(
+            index,
+            ErrorClass::FallsOffEnd,
+            "last insn is not an exit or jmp".to_string(),
+        ),
+        DecodeError::LddwBadSecondSlot { index, .. } => {
             Fail::new(
                 index,
                 ErrorClass::InvalidInstruction,
@@ -149,8 +157,8 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
             let next = slots.get(i + 1).ok_or_else(|| {
                 Fail::new(
                     i,
-                    ErrorClass::InvalidInstruction,
-                    "invalid bpf_ld_imm64 insn".into(),
+                    ErrorClass::FallsOffEnd,
+                    "last insn is not an exit or jmp".into(),
                 )
             })?;
             if next.code != 0 || next.dst != 0 || next.src != 0 || next.off != 0 {
@@ -209,13 +217,6 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
                 i,
                 ErrorClass::JumpOutOfRange,
                 format!("jump out of range from insn {i} to {t}"),
-            ));
-        }
-        if tails[t as usize] {
-            return Err(Fail::new(
-                i,
-                ErrorClass::JumpOutOfRange,
-                format!("jump into the middle of ldimm64 insn {}", t - 1),
             ));
         }
         Ok(t as usize)
@@ -343,6 +344,17 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
     }
     calls.sort_unstable();
     calls.dedup();
+    for i in 0..len {
+        if let Some(t) = target[i] {
+            if tails[t] {
+                return Err(Fail::new(
+                    i,
+                    ErrorClass::JumpOutOfRange,
+                    format!("jump into the middle of ldimm64 insn {}", t - 1),
+                ));
+            }
+        }
+    }
 
     // Prune points: jump targets and the instructions after calls.
     let mut prune_point = vec![false; len];

@@ -20,6 +20,11 @@ const MAX_VAR_OFF: i64 = 1 << 29;
 const MAX_VAR_SIZ: u64 = 1 << 29;
 /// Largest log kept, like the kernel's 16 MiB buffers.
 const MAX_LOG: usize = 16 << 20;
+/// States remembered per instruction (older ones are forgotten, as the kernel evicts
+/// states that never prune).
+const MAX_STATES_PER_INSN: usize = 64;
+/// Most branches waiting to be explored (`BPF_COMPLEXITY_LIMIT_JMP_SEQ`).
+const MAX_PENDING: usize = 8192;
 
 type R<T> = Result<T, Fail>;
 
@@ -377,7 +382,16 @@ impl<'a> Checker<'a> {
             parent: cp,
             live: 1,
         });
-        self.explored.entry(pc).or_default().push(id);
+        let list = self.explored.entry(pc).or_default();
+        list.push(id);
+        if list.len() > MAX_STATES_PER_INSN {
+            // Forget the oldest state here (it only served pruning); keep its node for
+            // the bookkeeping of live paths.
+            let old = list.remove(0);
+            let node = &mut self.nodes[old as usize];
+            node.state.frames.clear();
+            node.state.frames.shrink_to_fit();
+        }
         Ok(Some(id))
     }
 
@@ -434,6 +448,13 @@ impl<'a> Checker<'a> {
                     }
                     if self.opts.log_level > 0 && self.log.len() < MAX_LOG {
                         let _ = writeln!(self.log, "from {pc} to {t}: pushed");
+                    }
+                    if self.pending.len() >= MAX_PENDING {
+                        return fail(
+                            pc,
+                            ErrorClass::Complexity,
+                            format!("The sequence of {} jumps is too complex.", self.pending.len() + 1),
+                        );
                     }
                     self.pending.push(Pending {
                         state: *other,
@@ -686,7 +707,10 @@ impl<'a> Checker<'a> {
             return fail(
                 pc,
                 ErrorClass::ReferenceLeak,
-                format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn),
+                format!(
+                    "Unreleased reference id={} alloc_insn={}\nBPF_EXIT instruction in main prog would lead to reference leak",
+                    r.id, r.insn
+                ),
             );
         }
         if let Some((lo, hi)) = ctx::return_range(self.opts.prog_type) {
@@ -985,14 +1009,18 @@ impl<'a> Checker<'a> {
         } else {
             ptr.var.sub(&off.var)
         };
-        if r.var.smin <= -MAX_VAR_OFF || r.var.smax >= MAX_VAR_OFF || r.var.smin == i64::MIN {
+        if off.var.smin <= -MAX_VAR_OFF || off.var.smin >= MAX_VAR_OFF {
             return fail(
                 pc,
                 arith,
-                format!(
-                    "value {} makes {name} pointer be out of bounds",
-                    if r.var.smin <= -MAX_VAR_OFF { r.var.smin } else { r.var.smax }
-                ),
+                format!("value {} makes {name} pointer be out of bounds", off.var.smin),
+            );
+        }
+        if r.var.smin <= -MAX_VAR_OFF || r.var.smin >= MAX_VAR_OFF {
+            return fail(
+                pc,
+                arith,
+                format!("value {} makes {name} pointer be out of bounds", r.var.smin),
             );
         }
         if ptr.ty.is_packet() {
@@ -1279,7 +1307,7 @@ impl<'a> Checker<'a> {
                         pc,
                         ErrorClass::PacketBounds,
                         format!(
-                            "invalid access to packet, off={o} size={size}, R{regno}(id={},off={o},r={})",
+                            "invalid access to packet, off={o} size={size}, R{regno}(id={},off={o},r={})\nR{regno} offset is outside of the packet",
                             ptr.id, ptr.range
                         ),
                     );
@@ -1296,6 +1324,11 @@ impl<'a> Checker<'a> {
                 } else {
                     Reg::scalar(Scalar::UNKNOWN.truncate(size as usize))
                 })
+            }
+            RegType::MapPtr if !write => {
+                // Reads of `struct bpf_map` fields are allowed (through BTF).
+                self.note_bounds(pc, false);
+                Ok(Reg::scalar(Scalar::UNKNOWN.truncate(size as usize)))
             }
             ty => invalid(ty),
         }
@@ -1352,9 +1385,8 @@ impl<'a> Checker<'a> {
                 base.saturating_add(ptr.var.smax),
             )
         };
-        let extra = if helper {
-            " indirect access to"
-        } else if write {
+        let _ = helper;
+        let extra = if write {
             " write to"
         } else {
             " read from"
@@ -1455,11 +1487,11 @@ impl<'a> Checker<'a> {
                     return fail(
                         pc,
                         ErrorClass::UninitStack,
-                        format!(
-                            "invalid {}read from stack R{regno} off {o}+{} size {size}",
-                            if helper { "indirect " } else { "" },
-                            x - o
-                        ),
+                        if helper {
+                            format!("invalid indirect read from stack R{regno} off {o}+{} size {size}", x - o)
+                        } else {
+                            format!("invalid read from stack R{regno} off={o} size={size}")
+                        },
                     );
                 }
                 _ => all_zero = false,
@@ -1871,7 +1903,13 @@ fn check_region(pc: usize, regno: u8, ptr: &Reg, off: i64, size: i64, limit: i64
     }
     let lo = o + v.smin;
     if lo < 0 || lo + size > limit {
-        return fail(pc, class, format!("invalid access to {what}={limit} off={lo} size={size}"));
+        return fail(
+            pc,
+            class,
+            format!(
+                "invalid access to {what}={limit} off={lo} size={size}\nR{regno} min value is outside of the allowed memory range"
+            ),
+        );
     }
     if v.umax >= MAX_VAR_OFF as u64 {
         return fail(
@@ -1882,7 +1920,13 @@ fn check_region(pc: usize, regno: u8, ptr: &Reg, off: i64, size: i64, limit: i64
     }
     let hi = o + v.umax as i64;
     if hi + size > limit {
-        return fail(pc, class, format!("invalid access to {what}={limit} off={hi} size={size}"));
+        return fail(
+            pc,
+            class,
+            format!(
+                "invalid access to {what}={limit} off={hi} size={size}\nR{regno} max value is outside of the allowed memory range"
+            ),
+        );
     }
     Ok(())
 }

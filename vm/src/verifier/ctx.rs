@@ -208,8 +208,7 @@ pub fn packet_writable(ptype: u32) -> bool {
 /// The range R0 must be in at program exit, if the program type restricts it.
 pub fn return_range(ptype: u32) -> Option<(i64, i64)> {
     match ptype {
-        CGROUP_SKB => Some((0, 3)),
-        CGROUP_SOCK | CGROUP_DEVICE | CGROUP_SOCK_ADDR | CGROUP_SYSCTL | CGROUP_SOCKOPT
+        CGROUP_SKB | CGROUP_SOCK | CGROUP_DEVICE | CGROUP_SOCK_ADDR | CGROUP_SYSCTL | CGROUP_SOCKOPT
         | SK_LOOKUP | NETFILTER => Some((0, 1)),
         _ => None,
     }

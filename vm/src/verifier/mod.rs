@@ -99,7 +99,7 @@ impl<'a> VerifyOptions<'a> {
 }
 
 /// Why the kernel would reject a program: one class per common cause.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorClass {
     /// Unknown opcode, reserved field set, bad register number, bad `lddw`.
     InvalidInstruction,
