@@ -11,3 +11,4 @@ pub use ebpf_sim_vm as vm;
 
 pub mod conformance;
 pub mod engine;
+pub mod verify;

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::cfg::Cfg;
 use super::ctx::{self, CtxField};
 use super::helpers::{self, Arg, Callback, Ret};
-use super::scalar::Scalar;
+use super::scalar::{Scalar, Tnum};
 use super::state::{state_covers, ByteKind, Frame, Ref, Reg, RegType, Slot, State, SLOTS};
 use super::{CtxAccess, ErrorClass, Facts, Fail, Verdict, VerifyOptions};
 use crate::disasm::format_insn;
@@ -1085,7 +1085,46 @@ impl<'a> Checker<'a> {
             None => {}
         }
         if !exact {
-            return Ok(both(st, target));
+            // Refine the low 32 bits only, keeping what is known of the upper ones.
+            if reg || !matches!(cond, JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le | JmpCond::Eq) {
+                return Ok(both(st, target));
+            }
+            let sub = |s: Scalar| -> Option<Scalar> {
+                let low = s.tnum.cast32().intersect(Tnum::range(s.umin, s.umax));
+                let upper = Tnum {
+                    value: a.var.tnum.value & !0xffff_ffff,
+                    mask: a.var.tnum.mask & !0xffff_ffff,
+                };
+                let t = Tnum {
+                    value: upper.value | low.value,
+                    mask: upper.mask | low.mask,
+                };
+                let mut r = a.var;
+                r.tnum = r.tnum.intersect(t);
+                r.sync();
+                (!r.is_empty()).then_some(r)
+            };
+            let taken = refine(cond, Some(true), &sa, &sb).and_then(|(x, _)| sub(x));
+            let fall = negate(cond)
+                .and_then(|n| refine(n, None, &sa, &sb))
+                .and_then(|(x, _)| sub(x));
+            return Ok(match (taken, fall) {
+                (None, None) => both(st, target),
+                (Some(t), None) => {
+                    set_scalar(st, insn.dst, a, t);
+                    Flow::Goto(target)
+                }
+                (None, Some(f)) => {
+                    set_scalar(st, insn.dst, a, f);
+                    Flow::Next
+                }
+                (Some(t), Some(f)) => {
+                    let mut other = st.clone();
+                    set_scalar(&mut other, insn.dst, a, t);
+                    set_scalar(st, insn.dst, a, f);
+                    Flow::Branch(Box::new(other), target)
+                }
+            });
         }
         let taken = refine(cond, Some(true), &sa, &sb);
         let fall = match negate(cond) {
@@ -1798,6 +1837,7 @@ impl<'a> Checker<'a> {
         }
         let r0 = match proto.ret {
             Ret::Scalar => Reg::unknown(),
+            Ret::U32 => Reg::scalar(Scalar::unsigned_range(0, u32::MAX as u64)),
             Ret::BtfId => Reg::pointer(RegType::BtfId, 0),
             Ret::MapValueOrNull => {
                 let mut r = Reg::pointer(RegType::MapValueOrNull, map.unwrap_or(0));

@@ -34,6 +34,8 @@ pub enum Arg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ret {
     Scalar,
+    /// A number below 2^32 (e.g. `bpf_get_smp_processor_id`).
+    U32,
     MapValueOrNull,
     RingbufMemOrNull,
     BtfId,
@@ -113,7 +115,7 @@ pub fn proto(id: u32) -> Option<Proto> {
         2 => p([MapPtr, MapKey, MapValue, Anything, None], Ret::Scalar),
         3 => p([MapPtr, MapKey, None, None, None], Ret::Scalar),
         4 | 45 | 112..=115 => p([MemUninit, Size(true), Anything, None, None], Ret::Scalar),
-        5 | 7 | 8 | 14 | 15 | 35 | 80 | 125 | 160 | 190 => p(none, Ret::Scalar),
+        5 | 7 | 14 | 15 | 35 | 80 | 125 | 160 | 190 => p(none, Ret::Scalar),
         6 => p([Mem, Size(false), None, None, None], Ret::Scalar),
         12 => pm([Ctx, MapPtr, Anything, None, None], Ret::Scalar, &[PROG_ARRAY]),
         16 => p([MemUninit, Size(false), None, None, None], Ret::Scalar),
@@ -137,6 +139,9 @@ pub fn proto(id: u32) -> Option<Proto> {
         132 | 133 => p([RingbufRelease, Anything, None, None, None], Ret::Scalar),
         134 => pm([MapPtr, Anything, None, None, None], Ret::Scalar, &[RINGBUF]),
         158 => p(none, Ret::BtfId),
+        // bpf_per_cpu_ptr / bpf_this_cpu_ptr of a kernel variable.
+        153 | 154 => p(none, Ret::BtfId),
+        8 => p(none, Ret::U32),
         164 => Proto {
             args: [MapPtr, Func, Anything, Anything, None],
             ret: Ret::Scalar,
