@@ -29,12 +29,18 @@ fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 const KERNEL_REJECTS: &[&str] = &["tracing.bpf.o:handle_exit"];
 
 /// What the kernel says of one loaded program, or None when it cannot judge it here.
-fn kernel_verdict(obj: &ebpf_sim::loader::Object, prog: &ebpf_sim::loader::Program) -> Option<Result<(), String>> {
+fn kernel_verdict(
+    obj: &ebpf_sim::loader::Object,
+    prog: &ebpf_sim::loader::Program,
+) -> Option<Result<(), String>> {
     ebpf_sim_kernel::availability().ok()?;
     let t = prog.prog_type.number();
     // Types that need BTF attach targets, and programs with kernel symbols, cannot be
     // loaded on their own.
-    if matches!(t, 26..=29) || !prog.externs.is_empty() || obj.maps.iter().any(|m| m.inner.is_some()) {
+    if matches!(t, 26..=29)
+        || !prog.externs.is_empty()
+        || obj.maps.iter().any(|m| m.inner.is_some())
+    {
         return None;
     }
     let req = LoadRequest {
@@ -82,12 +88,17 @@ fn verify_all(paths: &[PathBuf]) -> (usize, Vec<String>) {
                 None => "kernel cannot judge here".to_string(),
             };
             match (&ours, &kernel) {
-                (Ok(v), _) => println!("  {key}: ok ({} insns processed; {kernel_text})", v.processed),
+                (Ok(v), _) => println!(
+                    "  {key}: ok ({} insns processed; {kernel_text})",
+                    v.processed
+                ),
                 (Err(r), Some(Err(_))) => println!("  {key}: rejected, as by the kernel: {r}"),
                 (Err(r), None) if KERNEL_REJECTS.contains(&key.as_str()) => {
                     println!("  {key}: rejected (a recorded kernel rejection): {r}")
                 }
-                (Err(r), _) => wrong.push(format!("{key} ({}): {r} [{kernel_text}]", prog.prog_type)),
+                (Err(r), _) => {
+                    wrong.push(format!("{key} ({}): {r} [{kernel_text}]", prog.prog_type))
+                }
             }
             if let (Ok(_), Some(Err(e))) = (&ours, &kernel) {
                 println!("  NOTE {key}: we accept, the kernel rejects: {e}");
@@ -118,7 +129,10 @@ fn eunomia_packages_verify() {
         return;
     }
     let (n, rejected) = verify_all(&paths);
-    println!("eunomia packages: {}/{n} programs accepted", n - rejected.len());
+    println!(
+        "eunomia packages: {}/{n} programs accepted",
+        n - rejected.len()
+    );
     assert!(rejected.is_empty(), "{}", rejected.join("\n"));
 }
 
@@ -127,7 +141,8 @@ fn eunomia_packages_verify() {
 /// other non-kernel features make the kernel refuse them, and they are excluded.
 #[test]
 fn conformance_programs_the_kernel_accepts_verify() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/bpf_conformance/tests");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/bpf_conformance/tests");
     let paths = files(&dir, ".data");
     if paths.is_empty() {
         println!("SKIPPED: conformance suite not found at {}", dir.display());
@@ -144,7 +159,9 @@ fn conformance_programs_the_kernel_accepts_verify() {
     for path in &paths {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(path).unwrap();
-        let Ok(t) = ConformanceTest::parse(&text) else { continue };
+        let Ok(t) = ConformanceTest::parse(&text) else {
+            continue;
+        };
         let insns: Vec<Insn> = match (&t.asm, &t.raw) {
             (_, Some(raw)) => raw.iter().map(|&v| Insn::from_u64(v)).collect(),
             (Some(asm), None) => match assemble(asm) {
@@ -178,7 +195,8 @@ fn conformance_programs_the_kernel_accepts_verify() {
                 k_reject += 1;
                 match ours {
                     Err(_) => both_reject += 1,
-                    Ok(_) => false_accepts.push(format!("{name}: kernel: {}", j.error_line().unwrap_or(""))),
+                    Ok(_) => false_accepts
+                        .push(format!("{name}: kernel: {}", j.error_line().unwrap_or(""))),
                 }
             }
             Judgement::CouldNotJudge(_) => unjudged += 1,

@@ -41,7 +41,9 @@ fn prog_type(s: &str) -> u32 {
         "cgroup_sock" => 9,
         "raw_tracepoint" => 17,
         "cgroup_sysctl" => 23,
-        other => other.parse().unwrap_or_else(|_| panic!("unknown program type {other}")),
+        other => other
+            .parse()
+            .unwrap_or_else(|_| panic!("unknown program type {other}")),
     }
 }
 
@@ -52,7 +54,9 @@ fn map_type(s: &str) -> u32 {
         "prog_array" => 3,
         "perf_event_array" => 4,
         "ringbuf" => 27,
-        other => other.parse().unwrap_or_else(|_| panic!("unknown map type {other}")),
+        other => other
+            .parse()
+            .unwrap_or_else(|_| panic!("unknown map type {other}")),
     }
 }
 
@@ -71,8 +75,12 @@ fn parse(path: &Path) -> Case {
     };
     let mut expect_seen = false;
     for line in text.lines() {
-        let Some(h) = line.trim().strip_prefix('#') else { continue };
-        let Some((key, val)) = h.split_once(':') else { continue };
+        let Some(h) = line.trim().strip_prefix('#') else {
+            continue;
+        };
+        let Some((key, val)) = h.split_once(':') else {
+            continue;
+        };
         let val = val.trim();
         match key.trim() {
             "prog" => case.prog_type = prog_type(val),
@@ -105,9 +113,12 @@ fn parse(path: &Path) -> Case {
                 match w.next() {
                     Some("accept") => case.expect = None,
                     Some("reject") => {
-                        let c = w.next().unwrap_or_else(|| panic!("{name}: reject needs a class"));
+                        let c = w
+                            .next()
+                            .unwrap_or_else(|| panic!("{name}: reject needs a class"));
                         case.expect = Some(
-                            ErrorClass::from_name(c).unwrap_or_else(|| panic!("{name}: unknown class {c}")),
+                            ErrorClass::from_name(c)
+                                .unwrap_or_else(|| panic!("{name}: unknown class {c}")),
                         )
                     }
                     _ => panic!("{name}: bad expect line"),
@@ -184,7 +195,11 @@ fn kernel(case: &Case) -> Judgement {
 #[test]
 fn corpus_agrees_with_recorded_kernel_decisions() {
     let cases = corpus();
-    assert!(cases.len() >= 40, "the corpus has only {} programs", cases.len());
+    assert!(
+        cases.len() >= 40,
+        "the corpus has only {} programs",
+        cases.len()
+    );
     let mut agree = 0;
     let mut mismatches = Vec::new();
     let mut text_mismatches = Vec::new();
@@ -194,7 +209,10 @@ fn corpus_agrees_with_recorded_kernel_decisions() {
         if got == want {
             agree += 1;
         } else {
-            mismatches.push(format!("{}: expected {want:?}, verifier says {got:?} ({msg})", c.name));
+            mismatches.push(format!(
+                "{}: expected {want:?}, verifier says {got:?} ({msg})",
+                c.name
+            ));
         }
         if let (Some(t), Err(_)) = (&c.kernel_text, &got) {
             if !msg.contains(t.as_str()) {
@@ -241,7 +259,13 @@ fn kernel_agrees_with_the_corpus() {
         };
         if std::env::var_os("VERIFIER_CORPUS_SHOW").is_some() {
             let (o, m) = ours(c);
-            println!("{:40} kernel: {:?} | ours: {o:?} {m}", c.name, j.error_line().map(str::to_string).unwrap_or_else(|| format!("{j:?}").chars().take(60).collect()));
+            println!(
+                "{:40} kernel: {:?} | ours: {o:?} {m}",
+                c.name,
+                j.error_line()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{j:?}").chars().take(60).collect())
+            );
         }
         if ok {
             agree += 1;
@@ -250,7 +274,10 @@ fn kernel_agrees_with_the_corpus() {
                 Judgement::Rejected { .. } => j.error_line().unwrap_or("").to_string(),
                 other => format!("{other:?}"),
             };
-            bad.push(format!("{}: expected {:?}, kernel: {detail}", c.name, c.expect));
+            bad.push(format!(
+                "{}: expected {:?}, kernel: {detail}",
+                c.name, c.expect
+            ));
         }
     }
     println!(

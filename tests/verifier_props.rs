@@ -13,23 +13,48 @@ fn insn() -> impl Strategy<Value = Insn> {
     prop_oneof![
         // mov rK, imm / mov rK, rJ (pointer copies of r1 and r10 included)
         (reg.clone(), -64i32..600).prop_map(|(d, imm)| Insn::new(0xb7, d, 0, 0, imm)),
-        (reg.clone(), prop_oneof![Just(1u8), Just(10u8), 0u8..10]).prop_map(|(d, s)| Insn::new(0xbf, d, s, 0, 0)),
+        (reg.clone(), prop_oneof![Just(1u8), Just(10u8), 0u8..10])
+            .prop_map(|(d, s)| Insn::new(0xbf, d, s, 0, 0)),
         // add/sub/and/rsh with imm, add reg
-        (reg.clone(), prop_oneof![Just(0x07u8), Just(0x17), Just(0x57), Just(0x77), Just(0x04)], -600i32..600)
+        (
+            reg.clone(),
+            prop_oneof![Just(0x07u8), Just(0x17), Just(0x57), Just(0x77), Just(0x04)],
+            -600i32..600
+        )
             .prop_map(|(d, c, imm)| {
                 let imm = if c == 0x77 { imm.rem_euclid(64) } else { imm };
                 Insn::new(c, d, 0, 0, imm)
             }),
         (reg.clone(), reg.clone()).prop_map(|(d, s)| Insn::new(0x0f, d, s, 0, 0)),
         // loads and stores of every size through any register
-        (reg.clone(), prop_oneof![Just(10u8), Just(1u8), 0u8..10], prop_oneof![Just(0x61u8), Just(0x69), Just(0x71), Just(0x79)], -520i16..200)
+        (
+            reg.clone(),
+            prop_oneof![Just(10u8), Just(1u8), 0u8..10],
+            prop_oneof![Just(0x61u8), Just(0x69), Just(0x71), Just(0x79)],
+            -520i16..200
+        )
             .prop_map(|(d, s, c, off)| Insn::new(c, d, s, off, 0)),
-        (prop_oneof![Just(10u8), Just(1u8), 0u8..10], reg.clone(), prop_oneof![Just(0x63u8), Just(0x6b), Just(0x73), Just(0x7b)], -520i16..200)
+        (
+            prop_oneof![Just(10u8), Just(1u8), 0u8..10],
+            reg.clone(),
+            prop_oneof![Just(0x63u8), Just(0x6b), Just(0x73), Just(0x7b)],
+            -520i16..200
+        )
             .prop_map(|(d, s, c, off)| Insn::new(c, d, s, off, 0)),
-        (prop_oneof![Just(10u8), 0u8..10], prop_oneof![Just(0x62u8), Just(0x7a)], -520i16..64, any::<i32>())
+        (
+            prop_oneof![Just(10u8), 0u8..10],
+            prop_oneof![Just(0x62u8), Just(0x7a)],
+            -520i16..64,
+            any::<i32>()
+        )
             .prop_map(|(d, c, off, imm)| Insn::new(c, d, 0, off, imm)),
         // forward conditional jumps
-        (reg.clone(), prop_oneof![Just(0x15u8), Just(0x25), Just(0xa5), Just(0x55), Just(0xb5)], -8i32..300, 0i16..4)
+        (
+            reg.clone(),
+            prop_oneof![Just(0x15u8), Just(0x25), Just(0xa5), Just(0x55), Just(0xb5)],
+            -8i32..300,
+            0i16..4
+        )
             .prop_map(|(d, c, imm, off)| Insn::new(c, d, 0, off, imm)),
     ]
 }
@@ -91,5 +116,8 @@ fn the_generator_produces_accepted_programs() {
         }
     }
     println!("verifier property: {accepted}/2000 random programs accepted");
-    assert!(accepted > 50, "only {accepted} of 2000 generated programs verify");
+    assert!(
+        accepted > 50,
+        "only {accepted} of 2000 generated programs verify"
+    );
 }

@@ -28,8 +28,13 @@ pub struct LoadRequest {
 /// What the kernel said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Judgement {
-    Accepted { log: String },
-    Rejected { errno: i32, log: String },
+    Accepted {
+        log: String,
+    },
+    Rejected {
+        errno: i32,
+        log: String,
+    },
     /// The loader died or the request could not be made (e.g. a map type this kernel
     /// lacks): no verdict.
     CouldNotJudge(String),
@@ -60,7 +65,9 @@ impl Judgement {
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
-    use crate::syscall::prog_load::{EXPECTED_ATTACH_TYPE, INSNS, INSN_CNT, LICENSE, LOG_BUF, LOG_LEVEL, PROG_TYPE};
+    use crate::syscall::prog_load::{
+        EXPECTED_ATTACH_TYPE, INSNS, INSN_CNT, LICENSE, LOG_BUF, LOG_LEVEL, PROG_TYPE,
+    };
     use crate::syscall::{bpf, errno, Attr, BPF_MAP_CREATE, BPF_PROG_LOAD};
 
     /// Everything the load needs, allocated before a fork.
@@ -100,7 +107,9 @@ mod imp {
 
     pub(super) fn prepare(req: &LoadRequest) -> Result<Prepared, KernelError> {
         if !req.insns.len().is_multiple_of(8) || req.insns.is_empty() {
-            return Err(KernelError::Invalid("program is not whole instructions".into()));
+            return Err(KernelError::Invalid(
+                "program is not whole instructions".into(),
+            ));
         }
         let mut patches = Vec::new();
         let mut i = 0;
@@ -111,7 +120,9 @@ mod imp {
                 if matches!(src, 1 | 2 | 5 | 6) {
                     let idx = i32::from_le_bytes(req.insns[i + 4..i + 8].try_into().unwrap());
                     if idx < 0 || idx as usize >= req.maps.len() {
-                        return Err(KernelError::Invalid(format!("map index {idx} out of range")));
+                        return Err(KernelError::Invalid(format!(
+                            "map index {idx} out of range"
+                        )));
                     }
                     let new_src = if matches!(src, 1 | 5) { 1 } else { 2 };
                     patches.push((i, idx as usize, new_src));
@@ -171,7 +182,9 @@ mod imp {
         }
     }
 
-    pub(super) fn load_here(req: &LoadRequest) -> Result<(std::os::fd::OwnedFd, String), KernelError> {
+    pub(super) fn load_here(
+        req: &LoadRequest,
+    ) -> Result<(std::os::fd::OwnedFd, String), KernelError> {
         use std::os::fd::FromRawFd;
         let mut p = prepare(req)?;
         let mut fds = vec![-1; req.maps.len()];
@@ -179,7 +192,10 @@ mod imp {
         fds.iter().for_each(|&fd| close(fd));
         match r {
             // SAFETY: a new descriptor from the kernel.
-            Ok(fd) => Ok((unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, log_text(&p.log))),
+            Ok(fd) => Ok((
+                unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+                log_text(&p.log),
+            )),
             Err((op, errno)) => Err(KernelError::Os { op, errno }),
         }
     }
@@ -335,11 +351,7 @@ mod tests {
         assert_eq!(j.error_line(), Some("R0 !read_ok"), "{j:?}");
         // A map lookup with the map given by index.
         let with_map = LoadRequest {
-            insns: insns(&[
-                (0x18, 0x51, 0, 0),
-                (0, 0, 0, 0),
-                (0x95, 0, 0, 0),
-            ]),
+            insns: insns(&[(0x18, 0x51, 0, 0), (0, 0, 0, 0), (0x95, 0, 0, 0)]),
             maps: vec![MapSpec {
                 map_type: 2,
                 key_size: 4,

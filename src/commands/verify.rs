@@ -48,7 +48,9 @@ pub fn verify(file: &Path, prog: Option<&str>, log: bool, btf: Option<&Path>) ->
         }
     }
     if rejected > 0 {
-        return Err(format!("{rejected} program(s) would be rejected by the kernel"));
+        return Err(format!(
+            "{rejected} program(s) would be rejected by the kernel"
+        ));
     }
     Ok(())
 }

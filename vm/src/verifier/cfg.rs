@@ -49,7 +49,10 @@ fn decode_fail(e: DecodeError, slots: &[Insn]) -> Fail {
         DecodeError::BadSelector { index, code, .. } => {
             let msg = match code & 7 {
                 class::ALU | class::ALU64 => "BPF_ALU uses reserved fields".to_string(),
-                class::STX => format!("BPF_ATOMIC uses invalid atomic opcode {:02x}", slots[index].imm),
+                class::STX => format!(
+                    "BPF_ATOMIC uses invalid atomic opcode {:02x}",
+                    slots[index].imm
+                ),
                 class::LD => "invalid BPF_LD_IMM insn".to_string(),
                 _ => format!("unknown opcode {code:02x}"),
             };
@@ -81,13 +84,11 @@ fn decode_fail(e: DecodeError, slots: &[Insn]) -> Fail {
             ErrorClass::FallsOffEnd,
             "last insn is not an exit or jmp".to_string(),
         ),
-        DecodeError::LddwBadSecondSlot { index, .. } => {
-            Fail::new(
-                index,
-                ErrorClass::InvalidInstruction,
-                "invalid bpf_ld_imm64 insn".to_string(),
-            )
-        }
+        DecodeError::LddwBadSecondSlot { index, .. } => Fail::new(
+            index,
+            ErrorClass::InvalidInstruction,
+            "invalid bpf_ld_imm64 insn".to_string(),
+        ),
         DecodeError::Truncated { index, .. } => Fail::new(
             index,
             ErrorClass::InvalidInstruction,

@@ -407,7 +407,10 @@ impl<'a> Checker<'a> {
                 return fail(
                     pc,
                     ErrorClass::Complexity,
-                    format!("BPF program is too large. Processed {} insn", self.processed),
+                    format!(
+                        "BPF program is too large. Processed {} insn",
+                        self.processed
+                    ),
                 );
             }
             if self.cfg.prune_point.get(pc).copied().unwrap_or(false) {
@@ -453,7 +456,10 @@ impl<'a> Checker<'a> {
                         return fail(
                             pc,
                             ErrorClass::Complexity,
-                            format!("The sequence of {} jumps is too complex.", self.pending.len() + 1),
+                            format!(
+                                "The sequence of {} jumps is too complex.",
+                                self.pending.len() + 1
+                            ),
                         );
                     }
                     self.pending.push(Pending {
@@ -536,12 +542,30 @@ impl<'a> Checker<'a> {
             }
             Op::StoreImm { size } => {
                 let val = Reg::constant(insn.imm as i64 as u64);
-                self.mem(st, pc, insn.dst, insn.off, size, Access::Write, Some(val), true)?;
+                self.mem(
+                    st,
+                    pc,
+                    insn.dst,
+                    insn.off,
+                    size,
+                    Access::Write,
+                    Some(val),
+                    true,
+                )?;
                 Ok(Flow::Next)
             }
             Op::StoreReg { size } => {
                 let val = self.reg(st, pc, insn.src)?;
-                self.mem(st, pc, insn.dst, insn.off, size, Access::Write, Some(val), false)?;
+                self.mem(
+                    st,
+                    pc,
+                    insn.dst,
+                    insn.off,
+                    size,
+                    Access::Write,
+                    Some(val),
+                    false,
+                )?;
                 Ok(Flow::Next)
             }
             Op::Atomic { size, op } => {
@@ -550,7 +574,16 @@ impl<'a> Checker<'a> {
                     self.reg(st, pc, 0)?;
                 }
                 let _ = val;
-                self.mem(st, pc, insn.dst, insn.off, size, Access::Atomic, None, false)?;
+                self.mem(
+                    st,
+                    pc,
+                    insn.dst,
+                    insn.off,
+                    size,
+                    Access::Atomic,
+                    None,
+                    false,
+                )?;
                 let res = Reg::scalar(Scalar::UNKNOWN.truncate(size.bytes()));
                 match op {
                     AtomicOp::Cmpxchg => Self::set(st, 0, res),
@@ -562,16 +595,17 @@ impl<'a> Checker<'a> {
             Op::Lddw => {
                 let v = match insn.src {
                     pseudo::IMM => Reg::constant(d.imm64()),
-                    pseudo::MAP_FD | pseudo::MAP_IDX => Reg::pointer(RegType::MapPtr, insn.imm as u32),
+                    pseudo::MAP_FD | pseudo::MAP_IDX => {
+                        Reg::pointer(RegType::MapPtr, insn.imm as u32)
+                    }
                     pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE => {
                         let mut r = Reg::pointer(RegType::MapValue, insn.imm as u32);
                         r.off = d.imm_hi;
                         r
                     }
-                    pseudo::FUNC => Reg::pointer(
-                        RegType::Func,
-                        self.cfg.target[pc].unwrap_or(0) as u32,
-                    ),
+                    pseudo::FUNC => {
+                        Reg::pointer(RegType::Func, self.cfg.target[pc].unwrap_or(0) as u32)
+                    }
                     _ => Reg::pointer(RegType::BtfId, 0),
                 };
                 Self::set(st, insn.dst, v);
@@ -645,7 +679,10 @@ impl<'a> Checker<'a> {
             return fail(
                 pc,
                 ErrorClass::CallStack,
-                format!("the call stack of {} frames is too deep !", st.frames.len() + 1),
+                format!(
+                    "the call stack of {} frames is too deep !",
+                    st.frames.len() + 1
+                ),
             );
         }
         let mut f = Frame::new(st.frames.len() as u32, pc, target);
@@ -738,7 +775,15 @@ impl<'a> Checker<'a> {
         Ok(Flow::Done)
     }
 
-    fn alu(&mut self, st: &mut State, pc: usize, d: &Decoded, op: AluOp, is64: bool, reg: bool) -> R<()> {
+    fn alu(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        d: &Decoded,
+        op: AluOp,
+        is64: bool,
+        reg: bool,
+    ) -> R<()> {
         let insn = d.insn;
         let imm = if is64 {
             insn.imm as i64 as u64
@@ -801,10 +846,14 @@ impl<'a> Checker<'a> {
             _ => {}
         }
         let dst = self.reg(st, pc, insn.dst)?;
-        if matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod) && !reg && insn.imm == 0 {
+        if matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod)
+            && !reg
+            && insn.imm == 0
+        {
             return fail(pc, ErrorClass::InvalidAlu, "div by zero".into());
         }
-        if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && !reg && (insn.imm as u32) >= bits {
+        if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && !reg && (insn.imm as u32) >= bits
+        {
             return fail(
                 pc,
                 ErrorClass::InvalidAlu,
@@ -822,7 +871,9 @@ impl<'a> Checker<'a> {
             (dst.var.truncate(4), src.var.truncate(4))
         };
         let shift = |s: &Scalar| -> Option<u32> {
-            s.const_value().filter(|v| *v < bits as u64).map(|v| v as u32)
+            s.const_value()
+                .filter(|v| *v < bits as u64)
+                .map(|v| v as u32)
         };
         let r = match op {
             AluOp::Add => a.add(&b),
@@ -886,7 +937,16 @@ impl<'a> Checker<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn ptr_alu(&mut self, st: &mut State, pc: usize, dst_no: u8, op: AluOp, dst: Reg, src: Reg, is64: bool) -> R<Reg> {
+    fn ptr_alu(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        dst_no: u8,
+        op: AluOp,
+        dst: Reg,
+        src: Reg,
+        is64: bool,
+    ) -> R<Reg> {
         let arith = ErrorClass::PointerArithmetic;
         if dst.ty == RegType::BtfId || src.ty == RegType::BtfId {
             let mut r = if dst.ty == RegType::BtfId { dst } else { src };
@@ -903,12 +963,20 @@ impl<'a> Checker<'a> {
                 format!("R{dst_no} pointer {} pointer prohibited", alu_str(op)),
             );
         }
-        let (ptr, off) = if dst.ty.is_pointer() { (dst, src) } else { (src, dst) };
+        let (ptr, off) = if dst.ty.is_pointer() {
+            (dst, src)
+        } else {
+            (src, dst)
+        };
         if !is64 {
             if op == AluOp::Sub {
                 return Ok(Reg::scalar(Scalar::UNKNOWN.truncate(4)));
             }
-            return fail(pc, arith, format!("R{dst_no} 32-bit pointer arithmetic prohibited"));
+            return fail(
+                pc,
+                arith,
+                format!("R{dst_no} 32-bit pointer arithmetic prohibited"),
+            );
         }
         if ptr.ty.is_or_null() {
             return fail(
@@ -954,7 +1022,10 @@ impl<'a> Checker<'a> {
                 return fail(
                     pc,
                     arith,
-                    format!("R{dst_no} bitwise operator {} on pointer prohibited", alu_str(op)),
+                    format!(
+                        "R{dst_no} bitwise operator {} on pointer prohibited",
+                        alu_str(op)
+                    ),
                 )
             }
             _ => {
@@ -1013,7 +1084,10 @@ impl<'a> Checker<'a> {
             return fail(
                 pc,
                 arith,
-                format!("value {} makes {name} pointer be out of bounds", off.var.smin),
+                format!(
+                    "value {} makes {name} pointer be out of bounds",
+                    off.var.smin
+                ),
             );
         }
         if r.var.smin <= -MAX_VAR_OFF || r.var.smin >= MAX_VAR_OFF {
@@ -1030,7 +1104,15 @@ impl<'a> Checker<'a> {
         Ok(r)
     }
 
-    fn branch(&mut self, st: &mut State, pc: usize, d: &Decoded, cond: JmpCond, is64: bool, reg: bool) -> R<Flow> {
+    fn branch(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        d: &Decoded,
+        cond: JmpCond,
+        is64: bool,
+        reg: bool,
+    ) -> R<Flow> {
         let insn = d.insn;
         let target = self.cfg.target[pc].unwrap_or(pc + 1);
         let a = self.reg(st, pc, insn.dst)?;
@@ -1051,8 +1133,15 @@ impl<'a> Checker<'a> {
         let (mut sa, mut sb) = (a.var, b.var);
         let mut exact = true;
         if !is64 {
-            let signed = matches!(cond, JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle);
-            let lim = if signed { i32::MAX as u64 } else { u32::MAX as u64 };
+            let signed = matches!(
+                cond,
+                JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
+            );
+            let lim = if signed {
+                i32::MAX as u64
+            } else {
+                u32::MAX as u64
+            };
             if signed && !reg {
                 sb = Scalar::constant(insn.imm as i64 as u64);
             }
@@ -1086,7 +1175,12 @@ impl<'a> Checker<'a> {
         }
         if !exact {
             // Refine the low 32 bits only, keeping what is known of the upper ones.
-            if reg || !matches!(cond, JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le | JmpCond::Eq) {
+            if reg
+                || !matches!(
+                    cond,
+                    JmpCond::Gt | JmpCond::Ge | JmpCond::Lt | JmpCond::Le | JmpCond::Eq
+                )
+            {
                 return Ok(both(st, target));
             }
             let sub = |s: Scalar| -> Option<Scalar> {
@@ -1157,7 +1251,18 @@ impl<'a> Checker<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn ptr_branch(&mut self, st: &mut State, dst: u8, src: u8, reg: bool, cond: JmpCond, is64: bool, a: Reg, b: Reg, target: usize) -> Flow {
+    fn ptr_branch(
+        &mut self,
+        st: &mut State,
+        dst: u8,
+        src: u8,
+        reg: bool,
+        cond: JmpCond,
+        is64: bool,
+        a: Reg,
+        b: Reg,
+        target: usize,
+    ) -> Flow {
         use JmpCond::*;
         let zero = |r: &Reg| r.const_value() == Some(0);
         if is64 && matches!(cond, Eq | Ne) {
@@ -1172,7 +1277,11 @@ impl<'a> Checker<'a> {
                 }
                 if p.ty != RegType::BtfId && p.ty != RegType::Scalar {
                     // A non-NULL pointer is never 0.
-                    return if cond == Eq { Flow::Next } else { Flow::Goto(target) };
+                    return if cond == Eq {
+                        Flow::Next
+                    } else {
+                        Flow::Goto(target)
+                    };
                 }
             }
         }
@@ -1211,7 +1320,17 @@ impl<'a> Checker<'a> {
 
     /// Loads and stores through register `regno`; returns the loaded value for reads.
     #[allow(clippy::too_many_arguments)]
-    fn mem(&mut self, st: &mut State, pc: usize, regno: u8, off: i16, size: Size, kind: Access, val: Option<Reg>, is_st: bool) -> R<Reg> {
+    fn mem(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        off: i16,
+        size: Size,
+        kind: Access,
+        val: Option<Reg>,
+        is_st: bool,
+    ) -> R<Reg> {
         let ptr = self.reg(st, pc, regno)?;
         let size = size.bytes() as i64;
         let off = off as i64;
@@ -1261,7 +1380,10 @@ impl<'a> Checker<'a> {
                     return fail(
                         pc,
                         ErrorClass::CtxAccess,
-                        format!("dereference of modified ctx ptr R{regno} off={} disallowed", ptr.off),
+                        format!(
+                            "dereference of modified ctx ptr R{regno} off={} disallowed",
+                            ptr.off
+                        ),
                     );
                 }
                 if !(ptr.var.is_const() && ptr.var.tnum.value == 0) {
@@ -1331,7 +1453,11 @@ impl<'a> Checker<'a> {
                     return not_allowed("BPF_ATOMIC", ptr.ty);
                 }
                 if write && !ctx::packet_writable(self.opts.prog_type) {
-                    return fail(pc, ErrorClass::PacketBounds, "cannot write into packet".into());
+                    return fail(
+                        pc,
+                        ErrorClass::PacketBounds,
+                        "cannot write into packet".into(),
+                    );
                 }
                 let o = ptr.off as i64 + off;
                 if ptr.var.smin < 0 {
@@ -1398,11 +1524,7 @@ impl<'a> Checker<'a> {
 
     fn frame_depth(&mut self, st: &State, frameno: usize, min_off: i64) {
         if let Some(f) = st.frames.get(frameno) {
-            let k = self
-                .cfg
-                .subprogs
-                .binary_search(&f.subprog)
-                .unwrap_or(0);
+            let k = self.cfg.subprogs.binary_search(&f.subprog).unwrap_or(0);
             if let Some(d) = self.stack_depth.get_mut(k) {
                 *d = (*d).max((-min_off).max(0) as u32);
             }
@@ -1411,7 +1533,18 @@ impl<'a> Checker<'a> {
 
     /// A stack access at `ptr + off` of `size` bytes (helper: from a helper argument).
     #[allow(clippy::too_many_arguments)]
-    fn stack_access(&mut self, st: &mut State, pc: usize, regno: u8, ptr: &Reg, off: i64, size: i64, kind: Access, val: Option<Reg>, helper: bool) -> R<Reg> {
+    fn stack_access(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        ptr: &Reg,
+        off: i64,
+        size: i64,
+        kind: Access,
+        val: Option<Reg>,
+        helper: bool,
+    ) -> R<Reg> {
         let frameno = ptr.aux as usize;
         let base = ptr.off as i64 + off;
         let write = kind != Access::Read;
@@ -1425,11 +1558,7 @@ impl<'a> Checker<'a> {
             )
         };
         let _ = helper;
-        let extra = if write {
-            " write to"
-        } else {
-            " read from"
-        };
+        let extra = if write { " write to" } else { " read from" };
         if min < -(STACK_SIZE as i64) || max.saturating_add(size) > 0 || min >= 0 {
             let msg = if ptr.var.is_const() {
                 format!("invalid{extra} stack R{regno} off={min} size={size}")
@@ -1444,7 +1573,11 @@ impl<'a> Checker<'a> {
         self.frame_depth(st, frameno, min);
         let privileged = self.opts.privileged;
         let Some(frame) = st.frames.get_mut(frameno) else {
-            return fail(pc, ErrorClass::StackBounds, format!("R{regno} invalid stack frame"));
+            return fail(
+                pc,
+                ErrorClass::StackBounds,
+                format!("R{regno} invalid stack frame"),
+            );
         };
         let end = max + size;
         // Byte position x (negative offset) lives in slot (-x-1)/8 at byte (x+8*(slot+1)).
@@ -1503,7 +1636,11 @@ impl<'a> Checker<'a> {
                 let slot = frame.slot_mut(s);
                 if slot.bytes[0] == ByteKind::Spill {
                     let keep_zero = slot.spill.const_value() == Some(0);
-                    slot.bytes = [if keep_zero { ByteKind::Zero } else { ByteKind::Misc }; 8];
+                    slot.bytes = [if keep_zero {
+                        ByteKind::Zero
+                    } else {
+                        ByteKind::Misc
+                    }; 8];
                     slot.spill = Reg::NOT_INIT;
                 }
                 slot.bytes[b] = if zero { ByteKind::Zero } else { ByteKind::Misc };
@@ -1527,7 +1664,10 @@ impl<'a> Checker<'a> {
                         pc,
                         ErrorClass::UninitStack,
                         if helper {
-                            format!("invalid indirect read from stack R{regno} off {o}+{} size {size}", x - o)
+                            format!(
+                                "invalid indirect read from stack R{regno} off {o}+{} size {size}",
+                                x - o
+                            )
                         } else {
                             format!("invalid read from stack R{regno} off={o} size={size}")
                         },
@@ -1542,7 +1682,11 @@ impl<'a> Checker<'a> {
             if let Some(v) = slot.spill.const_value() {
                 let shift = (b0 * 8) as u32;
                 let v = v.checked_shr(shift).unwrap_or(0);
-                let v = if size == 8 { v } else { v & ((1u64 << (size * 8)) - 1) };
+                let v = if size == 8 {
+                    v
+                } else {
+                    v & ((1u64 << (size * 8)) - 1)
+                };
                 if kind == Access::Atomic {
                     let sl = frame.slot_mut(s0);
                     sl.bytes = [ByteKind::Misc; 8];
@@ -1570,7 +1714,15 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that `[ptr, ptr + size)` may be passed to a helper (read or written).
-    fn helper_mem(&mut self, st: &mut State, pc: usize, regno: u8, ptr: &Reg, size: u64, write: bool) -> R<()> {
+    fn helper_mem(
+        &mut self,
+        st: &mut State,
+        pc: usize,
+        regno: u8,
+        ptr: &Reg,
+        size: u64,
+        write: bool,
+    ) -> R<()> {
         if size == 0 {
             return Ok(());
         }
@@ -1636,7 +1788,9 @@ impl<'a> Checker<'a> {
             for r in 1..=5u8 {
                 let reg = st.cur().regs[r as usize];
                 if reg.ty == RegType::Stack {
-                    if let (Some(v), Some(f)) = (reg.var.const_value(), st.frames.get_mut(reg.aux as usize)) {
+                    if let (Some(v), Some(f)) =
+                        (reg.var.const_value(), st.frames.get_mut(reg.aux as usize))
+                    {
                         let o = reg.off as i64 + v as i64;
                         if (-(STACK_SIZE as i64)..0).contains(&o) {
                             let first = ((-o - 1) / 8) as usize;
@@ -1656,7 +1810,8 @@ impl<'a> Checker<'a> {
             clobber(st, Reg::unknown());
             return Ok(Flow::Next);
         };
-        let expected_mem = "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
+        let expected_mem =
+            "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_";
         let mut map: Option<u32> = None;
         let mut mem: Option<(u8, Reg, bool)> = None;
         let mut alloc = 0u32;
@@ -1686,7 +1841,10 @@ impl<'a> Checker<'a> {
                             return fail(
                                 pc,
                                 helper_arg,
-                                format!("cannot pass map_type {} into func {name}#{id}", m.map_type),
+                                format!(
+                                    "cannot pass map_type {} into func {name}#{id}",
+                                    m.map_type
+                                ),
                             );
                         }
                     }
@@ -1695,13 +1853,23 @@ impl<'a> Checker<'a> {
                 Arg::MapKey | Arg::MapValue => {
                     if !matches!(
                         reg.ty,
-                        RegType::Stack | RegType::Packet | RegType::PacketMeta | RegType::MapKey | RegType::MapValue
+                        RegType::Stack
+                            | RegType::Packet
+                            | RegType::PacketMeta
+                            | RegType::MapKey
+                            | RegType::MapValue
                     ) {
                         type_err(r, &reg, "fp, pkt, pkt_meta, map_key, map_value")?;
                     }
                     let m = map.and_then(|m| self.opts.maps.get(m as usize));
                     let size = m
-                        .map(|m| if *arg == Arg::MapKey { m.key_size } else { m.value_size })
+                        .map(|m| {
+                            if *arg == Arg::MapKey {
+                                m.key_size
+                            } else {
+                                m.value_size
+                            }
+                        })
                         .unwrap_or(0);
                     self.helper_mem(st, pc, r, &reg, size as u64, false)?;
                 }
@@ -1713,7 +1881,10 @@ impl<'a> Checker<'a> {
                         return fail(
                             pc,
                             helper_arg,
-                            format!("dereference of modified ctx ptr R{r} off={} disallowed", reg.off),
+                            format!(
+                                "dereference of modified ctx ptr R{r} off={} disallowed",
+                                reg.off
+                            ),
                         );
                     }
                 }
@@ -1742,7 +1913,9 @@ impl<'a> Checker<'a> {
                         return fail(
                             pc,
                             helper_arg,
-                            format!("R{r} min value is negative, either use unsigned or 'var &= const'"),
+                            format!(
+                                "R{r} min value is negative, either use unsigned or 'var &= const'"
+                            ),
                         );
                     }
                     if v.umin == 0 && !zero_ok {
@@ -1930,7 +2103,15 @@ fn load_result(size: i64, write: bool) -> Reg {
 }
 
 /// Checks `[ptr + off, +size)` against a region of `limit` bytes.
-fn check_region(pc: usize, regno: u8, ptr: &Reg, off: i64, size: i64, limit: i64, what: &str) -> R<()> {
+fn check_region(
+    pc: usize,
+    regno: u8,
+    ptr: &Reg,
+    off: i64,
+    size: i64,
+    limit: i64,
+    what: &str,
+) -> R<()> {
     let o = ptr.off as i64 + off;
     let v = ptr.var;
     let class = ErrorClass::MemBounds;

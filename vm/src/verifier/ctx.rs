@@ -89,7 +89,11 @@ fn skb_access(ptype: u32, off: i64, size: i64, write: bool) -> Option<CtxField> 
         return None;
     }
     let tc = matches!(ptype, SCHED_CLS | SCHED_ACT);
-    let direct = tc || matches!(ptype, CGROUP_SKB | SK_SKB | LWT_IN | LWT_OUT | LWT_XMIT | LWT_SEG6LOCAL);
+    let direct = tc
+        || matches!(
+            ptype,
+            CGROUP_SKB | SK_SKB | LWT_IN | LWT_OUT | LWT_XMIT | LWT_SEG6LOCAL
+        );
     // Fields this program type may not touch at all.
     let denied = match ptype {
         SOCKET_FILTER => {
@@ -125,7 +129,8 @@ fn skb_access(ptype: u32, off: i64, size: i64, write: bool) -> Option<CtxField> 
         if in_range(off, skb::TSTAMP, skb::TSTAMP + 8) {
             return (tc && size == 8).then_some(CtxField::Scalar);
         }
-        return (ok && (size == 4 || in_range(off, skb::CB, skb::CB_END))).then_some(CtxField::Scalar);
+        return (ok && (size == 4 || in_range(off, skb::CB, skb::CB_END)))
+            .then_some(CtxField::Scalar);
     }
     if in_range(off, skb::CB, skb::CB_END) {
         return (off + size <= skb::CB_END).then_some(CtxField::Scalar);
@@ -171,8 +176,7 @@ pub fn access(ptype: u32, off: i64, size: i64, write: bool) -> Option<CtxField> 
         return None;
     }
     let read_only = |limit: i64, min: i64| {
-        (!write && off >= min && off + size <= limit && off % size == 0)
-            .then_some(CtxField::Scalar)
+        (!write && off >= min && off + size <= limit && off % size == 0).then_some(CtxField::Scalar)
     };
     match ptype {
         SOCKET_FILTER | SCHED_CLS | SCHED_ACT | CGROUP_SKB | LWT_IN | LWT_OUT | LWT_XMIT
@@ -208,8 +212,8 @@ pub fn packet_writable(ptype: u32) -> bool {
 /// The range R0 must be in at program exit, if the program type restricts it.
 pub fn return_range(ptype: u32) -> Option<(i64, i64)> {
     match ptype {
-        CGROUP_SKB | CGROUP_SOCK | CGROUP_DEVICE | CGROUP_SOCK_ADDR | CGROUP_SYSCTL | CGROUP_SOCKOPT
-        | SK_LOOKUP | NETFILTER => Some((0, 1)),
+        CGROUP_SKB | CGROUP_SOCK | CGROUP_DEVICE | CGROUP_SOCK_ADDR | CGROUP_SYSCTL
+        | CGROUP_SOCKOPT | SK_LOOKUP | NETFILTER => Some((0, 1)),
         _ => None,
     }
 }

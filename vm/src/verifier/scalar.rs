@@ -507,8 +507,14 @@ mod tests {
         assert!(!sh.contains(&Scalar::UNKNOWN));
         assert!(Scalar::constant(3).contains(&Scalar::constant(3)));
         assert!(!Scalar::constant(3).contains(&Scalar::constant(4)));
-        assert_eq!(Scalar::constant(u64::MAX).zext32().const_value(), Some(0xffff_ffff));
-        assert_eq!(Scalar::constant(0x80).sext(8).const_value(), Some(-128i64 as u64));
+        assert_eq!(
+            Scalar::constant(u64::MAX).zext32().const_value(),
+            Some(0xffff_ffff)
+        );
+        assert_eq!(
+            Scalar::constant(0x80).sext(8).const_value(),
+            Some(-128i64 as u64)
+        );
     }
 
     #[test]

@@ -175,7 +175,10 @@ impl Reg {
                 ) {
                     parts.push(format!("map={}", map_name(self.aux)));
                 }
-                if matches!(ty, RegType::RingbufMem | RegType::RingbufMemOrNull | RegType::Mem) {
+                if matches!(
+                    ty,
+                    RegType::RingbufMem | RegType::RingbufMemOrNull | RegType::Mem
+                ) {
                     parts.push(format!("sz={}", self.aux));
                 }
                 if !(self.var.is_const() && self.var.tnum.value == 0) {
