@@ -345,8 +345,8 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
     }
     calls.sort_unstable();
     calls.dedup();
-    for i in 0..len {
-        if let Some(t) = target[i] {
+    for (i, t) in target.iter().enumerate() {
+        if let Some(t) = *t {
             if tails[t] {
                 return Err(Fail::new(
                     i,
