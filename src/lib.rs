@@ -12,3 +12,4 @@ pub use ebpf_sim_vm as vm;
 pub mod conformance;
 pub mod engine;
 pub mod sim;
+pub mod verify;

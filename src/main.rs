@@ -152,6 +152,22 @@ enum Command {
         #[arg(long, default_value_t = ebpf_sim::vm::interp::DEFAULT_BUDGET)]
         budget: u64,
     },
+    /// Tell whether the kernel's verifier would load each program of an object or package,
+    /// with the kernel's message, the instruction and its source line when it would not.
+    /// Exits non-zero if any program would be rejected.
+    Verify {
+        /// A BPF ELF object (`.bpf.o`) or an eunomia package (`package.json`).
+        file: PathBuf,
+        /// Verify only this program.
+        #[arg(long)]
+        prog: Option<String>,
+        /// Print the register states at every instruction, like the kernel's verbose log.
+        #[arg(long)]
+        log: bool,
+        /// BTF to resolve CO-RE relocations against (e.g. /sys/kernel/btf/vmlinux).
+        #[arg(long)]
+        btf: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -208,6 +224,12 @@ fn main() -> ExitCode {
             engine,
             budget,
         ),
+        Command::Verify {
+            file,
+            prog,
+            log,
+            btf,
+        } => commands::verify(&file, prog.as_deref(), log, btf.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

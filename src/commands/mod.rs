@@ -3,6 +3,7 @@
 mod bare;
 mod object;
 mod run;
+mod verify;
 
 pub use bare::{asm, disasm, exec};
 pub use object::{inspect, is_loadable};
@@ -22,3 +23,4 @@ pub fn disasm_any(
         disasm(input, format, numbered)
     }
 }
+pub use verify::verify;

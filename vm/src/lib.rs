@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod maps;
 pub mod memory;
 pub mod program;
+pub mod verifier;
 
 pub use buffer::HostBuffer;
 pub use error::VmError;

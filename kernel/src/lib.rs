@@ -1,0 +1,58 @@
+//! The real kernel as a backend: raw `bpf(2)` calls to create maps and load programs with
+//! the verifier's log, and [`prog::load_in_child`] to ask the kernel's verifier for a
+//! verdict in a forked process, so that a kernel that kills the loader (this kernel's
+//! verifier does on programs that make it hold too many states) gives "could not judge",
+//! never a verdict.
+//!
+//! Everything needs Linux and the right to call `bpf()` (root, or CAP_BPF + CAP_PERFMON):
+//! [`availability`] says whether this process has it, and why not.
+//!
+//! Layout: [`syscall`] (the raw call and attribute layouts), [`map`] (map creation),
+//! [`prog`] (program loading and verdicts), [`error`].
+
+pub mod error;
+pub mod map;
+pub mod prog;
+#[cfg(target_os = "linux")]
+pub mod syscall;
+
+pub use error::KernelError;
+pub use map::MapSpec;
+pub use prog::{load_in_child, Judgement, LoadRequest};
+
+/// Whether this process can load programs into the kernel; `Err` gives the reason (not
+/// root, bpf() unavailable, not Linux).
+pub fn availability() -> Result<(), KernelError> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(KernelError::Unavailable("not running as root".into()));
+        }
+        let exit = [0xb7u8, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+        let req = LoadRequest {
+            prog_type: 1,
+            insns: exit.to_vec(),
+            maps: Vec::new(),
+            log_level: 0,
+            expected_attach_type: 0,
+            without_perfmon: false,
+        };
+        match prog::load_here(&req) {
+            Ok(_) => Ok(()),
+            Err(KernelError::Os { errno, .. })
+                if errno == libc::EPERM || errno == libc::ENOSYS || errno == libc::EACCES =>
+            {
+                Err(KernelError::Unavailable(format!(
+                    "bpf() is not available: {}",
+                    std::io::Error::from_raw_os_error(errno)
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(KernelError::Unavailable("not Linux".into()))
+    }
+}

@@ -1,0 +1,85 @@
+//! The raw `bpf(2)` system call and the attribute layouts it takes.
+
+use crate::KernelError;
+
+/// `BPF_MAP_CREATE`.
+pub const BPF_MAP_CREATE: i32 = 0;
+/// `BPF_PROG_LOAD`.
+pub const BPF_PROG_LOAD: i32 = 5;
+
+/// Size of the attribute buffers passed (larger than every field used).
+pub const ATTR_SIZE: usize = 160;
+
+/// An attribute buffer, zeroed, with little helpers to write fields at byte offsets.
+#[repr(C, align(8))]
+pub struct Attr(pub [u8; ATTR_SIZE]);
+
+impl Default for Attr {
+    fn default() -> Self {
+        Attr([0; ATTR_SIZE])
+    }
+}
+
+impl Attr {
+    pub fn u32(&mut self, off: usize, v: u32) -> &mut Self {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+
+    pub fn u64(&mut self, off: usize, v: u64) -> &mut Self {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+}
+
+/// `union bpf_attr` offsets for `BPF_PROG_LOAD`.
+pub mod prog_load {
+    pub const PROG_TYPE: usize = 0;
+    pub const INSN_CNT: usize = 4;
+    pub const INSNS: usize = 8;
+    pub const LICENSE: usize = 16;
+    pub const LOG_LEVEL: usize = 24;
+    pub const LOG_SIZE: usize = 28;
+    pub const LOG_BUF: usize = 32;
+    pub const EXPECTED_ATTACH_TYPE: usize = 68;
+}
+
+/// `union bpf_attr` offsets for `BPF_MAP_CREATE`.
+pub mod map_create {
+    pub const MAP_TYPE: usize = 0;
+    pub const KEY_SIZE: usize = 4;
+    pub const VALUE_SIZE: usize = 8;
+    pub const MAX_ENTRIES: usize = 12;
+    pub const MAP_FLAGS: usize = 16;
+}
+
+/// Calls `bpf(cmd, attr, size)`; returns the result or the errno.
+///
+/// Async-signal-safe (a single system call), so it may run in a forked child.
+pub fn bpf(cmd: i32, attr: &mut Attr) -> Result<i32, i32> {
+    // SAFETY: `attr` is a valid, writable buffer of ATTR_SIZE bytes for the duration of
+    // the call; the pointers stored inside it are the caller's responsibility.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr.0.as_mut_ptr(),
+            ATTR_SIZE as libc::c_long,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as i32)
+    }
+}
+
+/// The calling thread's errno.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// `bpf()` as a `Result` naming the operation.
+pub fn bpf_op(op: &'static str, cmd: i32, attr: &mut Attr) -> Result<i32, KernelError> {
+    bpf(cmd, attr).map_err(|errno| KernelError::Os { op, errno })
+}

@@ -1,0 +1,5 @@
+# The smallest valid program.
+# prog: socket_filter
+# expect: accept
+mov %r0, 0
+exit

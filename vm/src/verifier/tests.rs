@@ -1,0 +1,97 @@
+use super::*;
+use crate::asm::assemble;
+
+fn check(src: &str, prog_type: u32) -> Result<Verdict, Rejection> {
+    let insns = assemble(src).unwrap();
+    verify(&insns, &VerifyOptions::new(prog_type, &[]))
+}
+
+#[test]
+fn rejection_names_insn_disassembly_and_source() {
+    let insns = assemble("mov %r0, %r2\nexit").unwrap();
+    let line = |i: usize| Some(format!("prog.c:{}: r = x;", i + 10));
+    let opts = VerifyOptions {
+        source_line: Some(&line),
+        ..Default::default()
+    };
+    let r = verify(&insns, &opts).unwrap_err();
+    assert_eq!(r.class, ErrorClass::UninitRegister);
+    assert_eq!(
+        r.to_string(),
+        "insn 0: mov %r0, %r2: R2 !read_ok\n  source: prog.c:10: r = x;"
+    );
+}
+
+#[test]
+fn facts_mark_proven_accesses_and_context_fields() {
+    let v = check(
+        "ldxw %r2, [%r1]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 2\nmov %r0, 0\n\
+         jgt %r4, %r3, +1\nldxh %r0, [%r2]\nstdw [%r10-8], 1\nexit",
+        prog_type::XDP,
+    )
+    .unwrap();
+    let f = &v.facts;
+    assert!(f.in_bounds[0] && f.in_bounds[1] && f.in_bounds[6] && f.in_bounds[7]);
+    assert!(!f.in_bounds[2]);
+    let fields: Vec<_> = f.ctx_accesses.iter().map(|a| (a.insn, a.field)).collect();
+    assert_eq!(
+        fields,
+        [(0, CtxField::PacketData), (1, CtxField::PacketEnd)]
+    );
+    assert_eq!(f.stack_depth, [(0, 8)]);
+}
+
+#[test]
+fn size_limits_and_empty_programs() {
+    let exit = crate::isa::Insn::new(0x95, 0, 0, 0, 0);
+    let big = vec![exit; crate::program::MAX_INSNS + 1];
+    assert_eq!(
+        verify(&big, &VerifyOptions::default()).unwrap_err().class,
+        ErrorClass::TooLarge
+    );
+    assert!(verify(&[], &VerifyOptions::default()).is_err());
+}
+
+#[test]
+fn loops_converge_or_are_caught() {
+    let v = check(
+        "mov %r0, 0\nmov %r1, 0\nloop:\nadd %r1, 1\njlt %r1, 1000, loop\nexit",
+        1,
+    )
+    .unwrap();
+    assert!(v.processed > 1000);
+    let e = check("mov %r0, 0\nloop:\nja loop\nexit", 1).unwrap_err();
+    assert_eq!(e.class, ErrorClass::Unreachable);
+    let e = check("mov %r0, 0\nloop:\nmov %r1, 1\nja loop", 1).unwrap_err();
+    assert_eq!(e.class, ErrorClass::InfiniteLoop, "{e}");
+}
+
+#[test]
+fn log_shows_register_states() {
+    let insns = assemble("mov %r0, 7\nexit").unwrap();
+    let opts = VerifyOptions {
+        log_level: 2,
+        ..Default::default()
+    };
+    let v = verify(&insns, &opts).unwrap();
+    assert!(v.log.contains("R0=7"), "{}", v.log);
+}
+
+#[test]
+fn no_panics_on_garbage() {
+    // Every 1- and 2-slot program over a set of opcodes either verifies or is rejected.
+    let codes = [
+        0x00u8, 0x05, 0x07, 0x18, 0x61, 0x7b, 0x85, 0x8d, 0x95, 0xb7, 0xbf, 0xc3, 0xdb, 0xff,
+    ];
+    for &a in &codes {
+        for &b in &codes {
+            for regs in [0u8, 0x1a, 0xa1, 0xff] {
+                let p = [
+                    crate::isa::Insn::from_bytes([a, regs, 0xff, 0xff, 1, 0, 0, 0]),
+                    crate::isa::Insn::from_bytes([b, regs, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+                ];
+                let _ = verify(&p, &VerifyOptions::default());
+            }
+        }
+    }
+}
