@@ -20,3 +20,4 @@ build tracing.bpf.c
 build net_v1.bpf.c -mcpu=v1
 build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
+build rt_maps.bpf.c
