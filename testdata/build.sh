@@ -21,3 +21,4 @@ build net_v1.bpf.c -mcpu=v1
 build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
 build rt_maps.bpf.c
+build rt_tail.bpf.c
