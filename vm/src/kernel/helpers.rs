@@ -643,6 +643,15 @@ fn perf_event_output(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     if cpu >= k.maps[m].spec().max_entries {
         return Ok(neg(errno::E2BIG));
     }
+    // The consumer (libbpf's perf buffer) opens one event per CPU, bound to that CPU:
+    // there is no event beyond the CPUs, and the kernel refuses to write to another
+    // CPU's event (`event->oncpu != cpu`).
+    if cpu >= k.config.ncpus {
+        return Ok(neg(errno::ENOENT));
+    }
+    if cpu != k.event.cpu {
+        return Ok(neg(errno::EOPNOTSUPP));
+    }
     let data = read(mem, a[3], a[4] as u32 as usize)?;
     k.effects.push(Effect::Perf { map: m, cpu, data });
     Ok(0)
@@ -717,8 +726,8 @@ fn ringbuf_query(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     Ok(match a[1] {
         0 => rb.pending() as u64,  // BPF_RB_AVAIL_DATA
         1 => rb.capacity() as u64, // BPF_RB_RING_SIZE
-        2 => 0,                    // BPF_RB_CONS_POS
-        3 => rb.pending() as u64,  // BPF_RB_PROD_POS
+        2 => rb.consumer_pos(),    // BPF_RB_CONS_POS
+        3 => rb.producer_pos(),    // BPF_RB_PROD_POS
         _ => 0,
     })
 }
@@ -922,7 +931,9 @@ fn stack_of(k: &Kernel, flags: u64) -> Vec<u64> {
 
 fn get_stack(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (buf, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
-    if !size.is_multiple_of(8) || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0 {
+    if !size.is_multiple_of(8)
+        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0
+    {
         return Ok(neg(errno::EINVAL));
     }
     let ips = stack_of(k, flags);

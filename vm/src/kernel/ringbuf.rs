@@ -29,6 +29,8 @@ pub struct RingBuf {
     data: HostBuffer,
     /// Next free byte; everything before it is reserved until the consumer drains.
     producer: usize,
+    /// Bytes the consumer has read over the ring's life (the kernel's `consumer_pos`).
+    consumed: u64,
     records: Vec<Record>,
 }
 
@@ -37,6 +39,7 @@ impl RingBuf {
         RingBuf {
             data: HostBuffer::zeroed(capacity),
             producer: 0,
+            consumed: 0,
             records: Vec::new(),
         }
     }
@@ -51,10 +54,11 @@ impl RingBuf {
     }
 
     /// Reserves `len` bytes; the offset of the record's data, or None when the ring has no
-    /// room (the program gets NULL).
+    /// room (the program gets NULL). As in the kernel, the producer stays less than the
+    /// ring's size ahead of the consumer: a ring is never filled to its last byte.
     pub fn reserve(&mut self, len: usize) -> Option<usize> {
         let total = HEADER.checked_add(len)?.checked_next_multiple_of(8)?;
-        if len == 0 || self.producer.checked_add(total)? > self.capacity() {
+        if len == 0 || self.producer.checked_add(total)? >= self.capacity() {
             return None;
         }
         let data = self.producer + HEADER;
@@ -105,6 +109,18 @@ impl RingBuf {
         self.producer
     }
 
+    /// The kernel's `consumer_pos` (BPF_RB_CONS_POS): bytes consumed since the ring was
+    /// created.
+    pub fn consumer_pos(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The kernel's `producer_pos` (BPF_RB_PROD_POS): bytes reserved since the ring was
+    /// created.
+    pub fn producer_pos(&self) -> u64 {
+        self.consumed + self.producer as u64
+    }
+
     /// Reservations not yet submitted or discarded.
     pub fn outstanding(&self) -> usize {
         self.records
@@ -124,6 +140,7 @@ impl RingBuf {
             .map(|r| self.data.to_vec(r.data, r.len).unwrap_or_default())
             .collect();
         self.records.clear();
+        self.consumed += self.producer as u64;
         self.producer = 0;
         out
     }
@@ -135,7 +152,7 @@ mod tests {
 
     #[test]
     fn records_come_out_in_ring_order_without_discarded_ones() {
-        let mut rb = RingBuf::new(64);
+        let mut rb = RingBuf::new(128);
         let a = rb.reserve(4).unwrap();
         let b = rb.reserve(4).unwrap();
         assert_eq!((a, b), (8, 24));
@@ -152,6 +169,9 @@ mod tests {
             vec![b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]
         );
         assert_eq!(rb.pending(), 0);
+        assert_eq!((rb.consumer_pos(), rb.producer_pos()), (64, 64));
+        rb.output(b"d");
+        assert_eq!((rb.consumer_pos(), rb.producer_pos()), (64, 80));
     }
 
     #[test]
@@ -159,6 +179,9 @@ mod tests {
         let mut rb = RingBuf::new(32);
         assert!(rb.reserve(16).is_some());
         assert!(rb.reserve(1).is_none(), "24 + 16 > 32");
+        let mut rb = RingBuf::new(32);
+        assert!(rb.reserve(24).is_none(), "32 bytes would fill the ring");
+        assert!(rb.reserve(16).is_some(), "24 bytes leave room");
         assert!(rb.reserve(0).is_none());
         assert!(rb.reserve(usize::MAX / 2).is_none());
     }
