@@ -22,3 +22,4 @@ build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
 build rt_maps.bpf.c
 build rt_tail.bpf.c
+build rt_output.bpf.c
