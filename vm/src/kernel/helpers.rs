@@ -732,19 +732,30 @@ fn ringbuf_query(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     })
 }
 
-fn send_signal(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Signal {
-        signal: a[0] as u32,
-        thread: false,
-    });
+/// `bpf_send_signal_common`: never to a kernel thread (the simulator's pid 0, the idle
+/// task) or to init (tgid 1), -EPERM; the signal must be valid (`valid_signal`: at most
+/// _NSIG, 64), else -EINVAL. Signal 0 only checks: nothing is sent.
+fn send_signal_common(k: &mut Kernel, sig: u32, thread: bool) -> R {
+    let task = &k.event.task;
+    if task.pid == 0 || task.tgid == 1 {
+        return Ok(neg(errno::EPERM));
+    }
+    if sig > 64 {
+        return Ok(neg(errno::EINVAL));
+    }
+    if sig != 0 {
+        k.effects.push(Effect::Signal {
+            signal: sig,
+            thread,
+        });
+    }
     Ok(0)
 }
+fn send_signal(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    send_signal_common(k, a[0] as u32, false)
+}
 fn send_signal_thread(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Signal {
-        signal: a[0] as u32,
-        thread: true,
-    });
-    Ok(0)
+    send_signal_common(k, a[0] as u32, true)
 }
 fn override_return(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     k.effects.push(Effect::OverrideReturn { value: a[1] });
@@ -919,26 +930,41 @@ const BPF_F_SKIP_FIELD_MASK: u64 = 0xff;
 const BPF_F_USER_STACK: u64 = 1 << 8;
 const BPF_F_REUSE_STACKID: u64 = 1 << 10;
 
-fn stack_of(k: &Kernel, flags: u64) -> Vec<u64> {
-    let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
-    let s = if flags & BPF_F_USER_STACK != 0 {
+const BPF_F_USER_BUILD_ID: u64 = 1 << 11;
+
+/// The event's whole call chain (user or kernel, by `flags`), innermost first.
+fn stack_of(k: &Kernel, flags: u64) -> &[u64] {
+    if flags & BPF_F_USER_STACK != 0 {
         &k.event.user_stack
     } else {
         &k.event.kernel_stack
-    };
-    s.iter().skip(skip).copied().collect()
+    }
 }
 
 fn get_stack(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (buf, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
-    if !size.is_multiple_of(8)
-        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0
-    {
-        return Ok(neg(errno::EINVAL));
-    }
+    let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
     let ips = stack_of(k, flags);
-    let n = ips.len().min(size / 8);
-    let bytes: Vec<u8> = ips[..n].iter().flat_map(|ip| ip.to_le_bytes()).collect();
+    // On an error the kernel zeroes the whole buffer.
+    let err = if !size.is_multiple_of(8)
+        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID) != 0
+        || flags & (BPF_F_USER_STACK | BPF_F_USER_BUILD_ID) == BPF_F_USER_BUILD_ID
+    {
+        Some(errno::EINVAL)
+    } else if ips.len() < skip {
+        Some(errno::EFAULT)
+    } else {
+        None
+    };
+    if let Some(e) = err {
+        mem.write_bytes(buf, &vec![0u8; size])?;
+        return Ok(neg(e));
+    }
+    let n = (ips.len() - skip).min(size / 8);
+    let bytes: Vec<u8> = ips[skip..skip + n]
+        .iter()
+        .flat_map(|ip| ip.to_le_bytes())
+        .collect();
     mem.write_bytes(buf, &bytes)?;
     // The rest of the buffer is zeroed, as the kernel does.
     if n * 8 < size {
@@ -953,10 +979,8 @@ fn get_stackid(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     if flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 9) | BPF_F_REUSE_STACKID) != 0 {
         return Ok(neg(errno::EINVAL));
     }
-    let ips = stack_of(k, flags);
-    if ips.is_empty() {
-        return Ok(neg(errno::EFAULT));
-    }
+    // The map skips the frames flags ask for (and is -EFAULT when none are left).
+    let ips = stack_of(k, flags).to_vec();
     Ok(match k.maps[m].store_stack(&ips, flags) {
         Ok(id) => id as u64,
         Err(e) => neg(e.errno() as i64),
