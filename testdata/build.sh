@@ -23,3 +23,4 @@ build kfunc.bpf.c
 build rt_maps.bpf.c
 build rt_tail.bpf.c
 build rt_output.bpf.c
+build rt_task.bpf.c
