@@ -316,6 +316,17 @@ fn probe(k: &Kernel, mem: &Memory<'_>, space: Space, addr: u64, len: usize) -> O
     None
 }
 
+/// The errno of a failed probe read: x86's `copy_from_kernel_nofault` refuses user
+/// addresses (below `TASK_SIZE_MAX + PAGE_SIZE`, 1 << 47) with -ERANGE before trying;
+/// other failures are -EFAULT.
+fn probe_errno(space: Space, addr: u64) -> i64 {
+    if space == Space::Kernel && addr < 1 << 47 {
+        errno::ERANGE
+    } else {
+        errno::EFAULT
+    }
+}
+
 fn probe_read_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], space: Space) -> R {
     let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
     match probe(k, mem, space, src, size) {
@@ -324,13 +335,13 @@ fn probe_read_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], space: S
             Ok(0)
         }
         None => {
-            // The kernel zeroes the destination and returns -EFAULT.
+            // The kernel zeroes the destination and returns -EFAULT (or -ERANGE).
             mem.write_bytes(dst, &vec![0u8; size])?;
             k.warn(format!(
                 "probe read of {size} bytes of {} memory at {src:#x}: the trace gives no memory there",
                 space_name(space)
             ));
-            Ok(neg(errno::EFAULT))
+            Ok(neg(probe_errno(space, src)))
         }
     }
 }
@@ -400,7 +411,7 @@ fn probe_read_str_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], spac
                 "probe read of a string of {} memory at {src:#x}: the trace gives no memory there",
                 space_name(space)
             ));
-            Ok(neg(errno::EFAULT))
+            Ok(neg(probe_errno(space, src)))
         }
     }
 }
@@ -438,8 +449,13 @@ struct Args<'k, 'm, 'a> {
 }
 
 impl ArgMemory for Args<'_, '_, '_> {
-    fn string(&mut self, addr: u64, max: usize) -> Option<Vec<u8>> {
-        probe_string(self.k, self.mem, Space::Kernel, addr, max)
+    fn string(&mut self, addr: u64, max: usize, from: printk::StrSource) -> Option<Vec<u8>> {
+        let space = match from {
+            printk::StrSource::Any => Space::Any,
+            printk::StrSource::Kernel => Space::Kernel,
+            printk::StrSource::User => Space::User,
+        };
+        probe_string(self.k, self.mem, space, addr, max)
     }
     fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
         probe(self.k, self.mem, Space::Kernel, addr, len)
@@ -464,7 +480,7 @@ fn format_with(
         Ok((text, unreadable)) => {
             for addr in unreadable {
                 k.warn(format!(
-                    "printk %s argument {addr:#x} is not readable memory"
+                    "printk argument {addr:#x} (%s, %pks, %pus, %pI4...) is not readable memory"
                 ));
             }
             Ok(Some(text))
@@ -829,7 +845,8 @@ fn strncmp(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     for (i, &c1) in s1.iter().enumerate() {
         let c2 = s2.get(i).copied().unwrap_or(0);
         if c1 != c2 {
-            return Ok((c1 as i64 - c2 as i64) as u64);
+            // lib/string.c's strncmp (x86_64 has no arch version): -1 or 1.
+            return Ok(if c1 < c2 { -1i64 as u64 } else { 1 });
         }
         if c1 == 0 {
             return Ok(0);
@@ -838,8 +855,9 @@ fn strncmp(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     Ok(0)
 }
 
-/// The kernel's bpf_strtol/strtoul: base in the low 5 bits of flags (0, 8, 10, 16),
-/// leading whitespace and (for strtol) a sign; returns the number of bytes consumed.
+/// The kernel's bpf_strtol/strtoul (`__bpf_strtoull`): base in the low 5 bits of flags
+/// (0, 8, 10, 16), leading whitespace (the kernel's `isspace`) and a '-' (never '+');
+/// strtoul refuses a negative number. Returns the number of bytes consumed.
 fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i64> {
     let base = (flags & 0x1f) as u32;
     if flags & !0x1f != 0 || !matches!(base, 0 | 8 | 10 | 16) {
@@ -847,17 +865,19 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
     }
     let text = buf.split(|&b| b == 0).next().unwrap_or(&[]);
     let mut i = 0;
-    while i < text.len() && text[i].is_ascii_whitespace() {
+    while i < text.len() && matches!(text[i], b' ' | b'\t'..=b'\r' | 0xa0) {
         i += 1;
     }
-    let mut negative = false;
-    if signed && i < text.len() && (text[i] == b'-' || text[i] == b'+') {
-        negative = text[i] == b'-';
+    // Only '-' (for strtoul too, which then refuses the number); no '+'.
+    let negative = i < text.len() && text[i] == b'-';
+    if negative {
         i += 1;
     }
     let mut base = base;
     let has_hex_prefix = i + 1 < text.len() && text[i] == b'0' && (text[i + 1] | 0x20) == b'x';
-    if (base == 16 || base == 0) && has_hex_prefix {
+    // Base 0 takes "0x" as hex only before a hex digit (`_parse_integer_fixup_radix`).
+    let hex_digit_follows = text.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+    if has_hex_prefix && (base == 16 || (base == 0 && hex_digit_follows)) {
         base = 16;
         i += 2;
     } else if base == 0 {
@@ -882,6 +902,9 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
     if i == start {
         return Err(errno::EINVAL);
     }
+    if !signed && negative {
+        return Err(errno::EINVAL);
+    }
     if signed {
         let limit = if negative {
             1u64 << 63
@@ -903,13 +926,13 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
 
 fn strto(mem: &mut Memory<'_>, a: [u64; 5], signed: bool) -> R {
     let buf = read(mem, a[0], a[1] as u32 as usize)?;
-    match parse_number(&buf, a[2], signed) {
-        Ok((v, consumed)) => {
-            mem.write_bytes(a[3], &v.to_le_bytes())?;
-            Ok(consumed as u64)
-        }
-        Err(e) => Ok(neg(e)),
-    }
+    // The result is 0 unless a number was parsed.
+    let (v, ret) = match parse_number(&buf, a[2], signed) {
+        Ok((v, consumed)) => (v, consumed as u64),
+        Err(e) => (0, neg(e)),
+    };
+    mem.write_bytes(a[3], &v.to_le_bytes())?;
+    Ok(ret)
 }
 
 fn strtol(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
@@ -1066,6 +1089,11 @@ mod tests {
             Err(errno::ERANGE)
         );
         assert_eq!(parse_number(b"1", 3, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"+5", 10, true), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"-5", 10, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"0xg", 0, false), Ok((0, 1)));
+        assert_eq!(parse_number(b"0xg", 16, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"\x0b7", 10, false), Ok((7, 2)));
     }
 
     #[test]
