@@ -24,3 +24,4 @@ build rt_maps.bpf.c
 build rt_tail.bpf.c
 build rt_output.bpf.c
 build rt_task.bpf.c
+build rt_strings.bpf.c
