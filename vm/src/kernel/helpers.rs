@@ -781,13 +781,23 @@ fn override_return(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
 /// BPF_PROG_TYPE_XDP.
 const PROG_TYPE_XDP: u32 = 6;
 
+/// `BPF_F_INGRESS`, the only flag tc's bpf_redirect takes.
+const BPF_F_INGRESS: u64 = 1;
+
 fn redirect(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Redirect {
-        ifindex: a[0],
-        flags: a[1],
-    });
+    let (ifindex, flags) = (a[0] as u32 as u64, a[1]);
+    // XDP (bpf_xdp_redirect) takes no flags: XDP_ABORTED; tc's bpf_redirect takes
+    // BPF_F_INGRESS only: TC_ACT_SHOT. Neither redirects then.
+    let xdp = k.prog_type == PROG_TYPE_XDP;
+    if xdp && flags != 0 {
+        return Ok(0);
+    }
+    if !xdp && flags & !BPF_F_INGRESS != 0 {
+        return Ok(2);
+    }
+    k.effects.push(Effect::Redirect { ifindex, flags });
     // XDP_REDIRECT for XDP programs, TC_ACT_REDIRECT for the others.
-    Ok(if k.prog_type == PROG_TYPE_XDP { 4 } else { 7 })
+    Ok(if xdp { 4 } else { 7 })
 }
 
 /// The kernel's `csum_partial` as x86 computes it: a 32-bit ones' complement sum.
