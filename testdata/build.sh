@@ -25,3 +25,5 @@ build rt_tail.bpf.c
 build rt_output.bpf.c
 build rt_task.bpf.c
 build rt_strings.bpf.c
+build rt_net.bpf.c
+build rt_netadj.bpf.c
