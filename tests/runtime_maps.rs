@@ -53,7 +53,7 @@ fn every_program_returns_zero() {
 fn hash_update_flags_errors_and_max_entries() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::HASH),
+        lines(r, ev::HASH),
         [
             // BPF_ANY creates; BPF_NOEXIST on an existing key is -EEXIST; BPF_EXIST replaces
             "hash any=0 noexist=-17 exist=0",
@@ -81,7 +81,7 @@ fn hash_update_flags_errors_and_max_entries() {
 fn array_flags_range_and_in_place_values() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::ARRAY),
+        lines(r, ev::ARRAY),
         [
             // every element exists: BPF_NOEXIST is always -EEXIST
             "array any=0 noexist=-17 exist=0",
@@ -97,7 +97,7 @@ fn array_flags_range_and_in_place_values() {
 #[test]
 fn per_cpu_values_follow_the_simulated_cpu() {
     let r = maps_run();
-    let got: Vec<Vec<String>> = ev::PERCPU.iter().map(|&e| lines(&r, e)).collect();
+    let got: Vec<Vec<String>> = ev::PERCPU.iter().map(|&e| lines(r, e)).collect();
     assert_eq!(
         got,
         [
@@ -129,7 +129,7 @@ fn per_cpu_values_follow_the_simulated_cpu() {
 fn lru_evicts_the_least_recently_used_key() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::LRU),
+        lines(r, ev::LRU),
         [
             // an LRU map never refuses a new key: it evicts
             "lru insert into full map=0",
@@ -152,7 +152,7 @@ fn lru_evicts_the_least_recently_used_key() {
 fn lru_percpu_values_are_per_cpu() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::LRU_CPU1),
+        lines(r, ev::LRU_CPU1),
         [
             // BPF_EXIST updates cpu 1's copy in place; the evicted key 2 is -ENOENT
             "lru percpu cpu=1 exist=0 missing=-2",
@@ -168,7 +168,7 @@ fn lru_percpu_values_are_per_cpu() {
 fn lpm_trie_picks_the_longest_prefix() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::LPM),
+        lines(r, ev::LPM),
         [
             "lpm noexist=-17 exist=0",
             // 10.1.2.3 matches /8, /16 and /24: the /24 wins; 10.1.9.9 the /16 (replaced
@@ -195,7 +195,7 @@ fn lpm_trie_picks_the_longest_prefix() {
 fn bloom_filter_membership() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::BLOOM),
+        lines(r, ev::BLOOM),
         [
             // bloom filters take BPF_ANY only
             "bloom push=0 badflags=-22",
@@ -209,7 +209,7 @@ fn bloom_filter_membership() {
 fn queue_and_stack_order_capacity_and_flags() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::QUEUE),
+        lines(r, ev::QUEUE),
         [
             // full at 3: -E2BIG, unless BPF_EXIST, which drops the oldest value;
             // BPF_NOEXIST is -EINVAL
@@ -233,7 +233,7 @@ fn queue_and_stack_order_capacity_and_flags() {
 fn maps_of_maps_reach_their_inner_maps() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::IN_MAPS),
+        lines(r, ev::IN_MAPS),
         ["maps of maps: array slots=0x5 hash 1=1 0=0"]
     );
     assert_eq!(r.values_u32_key("inner0", 0).unwrap(), [1]);
@@ -247,7 +247,7 @@ fn maps_of_maps_reach_their_inner_maps() {
 fn for_each_map_elem_visits_counts_and_stops() {
     let r = maps_run();
     assert_eq!(
-        lines(&r, ev::FOR_EACH),
+        lines(r, ev::FOR_EACH),
         [
             // 4 hash elements: 102 + 20 + 44 + 50
             "for_each hash n=4 count=4 sum=216",
@@ -263,7 +263,7 @@ fn for_each_map_elem_visits_counts_and_stops() {
 #[test]
 fn global_data_sections_are_maps() {
     let r = maps_run();
-    let got: Vec<Vec<String>> = ev::GLOBAL.iter().map(|&e| lines(&r, e)).collect();
+    let got: Vec<Vec<String>> = ev::GLOBAL.iter().map(|&e| lines(r, e)).collect();
     assert_eq!(
         got,
         [
