@@ -22,4 +22,11 @@ build alu_v4.bpf.c -mcpu=v4
 build kfunc.bpf.c
 build execsnoop.bpf.c
 build bench_run.bpf.c
-build packet_helpers.bpf.c
+build rt_packet.bpf.c
+build rt_maps.bpf.c
+build rt_tail.bpf.c
+build rt_output.bpf.c
+build rt_task.bpf.c
+build rt_strings.bpf.c
+build rt_net.bpf.c
+build rt_netadj.bpf.c

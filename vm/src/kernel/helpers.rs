@@ -333,6 +333,17 @@ fn probe(k: &Kernel, mem: &Memory<'_>, space: Space, addr: u64, len: usize) -> O
     None
 }
 
+/// The errno of a failed probe read: x86's `copy_from_kernel_nofault` refuses user
+/// addresses (below `TASK_SIZE_MAX + PAGE_SIZE`, 1 << 47) with -ERANGE before trying;
+/// other failures are -EFAULT.
+fn probe_errno(space: Space, addr: u64) -> i64 {
+    if space == Space::Kernel && addr < 1 << 47 {
+        errno::ERANGE
+    } else {
+        errno::EFAULT
+    }
+}
+
 fn probe_read_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], space: Space) -> R {
     let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
     match probe(k, mem, space, src, size) {
@@ -341,13 +352,13 @@ fn probe_read_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], space: S
             Ok(0)
         }
         None => {
-            // The kernel zeroes the destination and returns -EFAULT.
+            // The kernel zeroes the destination and returns -EFAULT (or -ERANGE).
             mem.write_bytes(dst, &vec![0u8; size])?;
             k.warn(format!(
                 "probe read of {size} bytes of {} memory at {src:#x}: the trace gives no memory there",
                 space_name(space)
             ));
-            Ok(neg(errno::EFAULT))
+            Ok(neg(probe_errno(space, src)))
         }
     }
 }
@@ -417,7 +428,7 @@ fn probe_read_str_common(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5], spac
                 "probe read of a string of {} memory at {src:#x}: the trace gives no memory there",
                 space_name(space)
             ));
-            Ok(neg(errno::EFAULT))
+            Ok(neg(probe_errno(space, src)))
         }
     }
 }
@@ -455,8 +466,13 @@ struct Args<'k, 'm, 'a> {
 }
 
 impl ArgMemory for Args<'_, '_, '_> {
-    fn string(&mut self, addr: u64, max: usize) -> Option<Vec<u8>> {
-        probe_string(self.k, self.mem, Space::Kernel, addr, max)
+    fn string(&mut self, addr: u64, max: usize, from: printk::StrSource) -> Option<Vec<u8>> {
+        let space = match from {
+            printk::StrSource::Any => Space::Any,
+            printk::StrSource::Kernel => Space::Kernel,
+            printk::StrSource::User => Space::User,
+        };
+        probe_string(self.k, self.mem, space, addr, max)
     }
     fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
         probe(self.k, self.mem, Space::Kernel, addr, len)
@@ -481,7 +497,7 @@ fn format_with(
         Ok((text, unreadable)) => {
             for addr in unreadable {
                 k.warn(format!(
-                    "printk %s argument {addr:#x} is not readable memory"
+                    "printk argument {addr:#x} (%s, %pks, %pus, %pI4...) is not readable memory"
                 ));
             }
             Ok(Some(text))
@@ -676,6 +692,15 @@ fn perf_event_output(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     if cpu >= k.maps[m].spec().max_entries {
         return Ok(neg(errno::E2BIG));
     }
+    // The consumer (libbpf's perf buffer) opens one event per CPU, bound to that CPU:
+    // there is no event beyond the CPUs, and the kernel refuses to write to another
+    // CPU's event (`event->oncpu != cpu`).
+    if cpu >= k.config.ncpus {
+        return Ok(neg(errno::ENOENT));
+    }
+    if cpu != k.event.cpu {
+        return Ok(neg(errno::EOPNOTSUPP));
+    }
     let data = read(mem, a[3], a[4] as u32 as usize)?;
     k.effects.push(Effect::Perf { map: m, cpu, data });
     Ok(0)
@@ -747,29 +772,39 @@ fn ringbuf_discard(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
 
 fn ringbuf_query(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (_, rb) = ringbuf_of(k, a[0])?;
-    let (prod, cons) = rb.positions();
     Ok(match a[1] {
         0 => rb.pending() as u64,  // BPF_RB_AVAIL_DATA
         1 => rb.capacity() as u64, // BPF_RB_RING_SIZE
-        2 => cons,                 // BPF_RB_CONS_POS
-        3 => prod,                 // BPF_RB_PROD_POS
+        2 => rb.consumer_pos(),    // BPF_RB_CONS_POS
+        3 => rb.producer_pos(),    // BPF_RB_PROD_POS
         _ => 0,
     })
 }
 
-fn send_signal(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Signal {
-        signal: a[0] as u32,
-        thread: false,
-    });
+/// `bpf_send_signal_common`: never to a kernel thread (the simulator's pid 0, the idle
+/// task) or to init (tgid 1), -EPERM; the signal must be valid (`valid_signal`: at most
+/// _NSIG, 64), else -EINVAL. Signal 0 only checks: nothing is sent.
+fn send_signal_common(k: &mut Kernel, sig: u32, thread: bool) -> R {
+    let task = &k.event.task;
+    if task.pid == 0 || task.tgid == 1 {
+        return Ok(neg(errno::EPERM));
+    }
+    if sig > 64 {
+        return Ok(neg(errno::EINVAL));
+    }
+    if sig != 0 {
+        k.effects.push(Effect::Signal {
+            signal: sig,
+            thread,
+        });
+    }
     Ok(0)
 }
+fn send_signal(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
+    send_signal_common(k, a[0] as u32, false)
+}
 fn send_signal_thread(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Signal {
-        signal: a[0] as u32,
-        thread: true,
-    });
-    Ok(0)
+    send_signal_common(k, a[0] as u32, true)
 }
 fn override_return(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     k.effects.push(Effect::OverrideReturn { value: a[1] });
@@ -779,13 +814,23 @@ fn override_return(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
 /// BPF_PROG_TYPE_XDP.
 const PROG_TYPE_XDP: u32 = 6;
 
+/// `BPF_F_INGRESS`, the only flag tc's bpf_redirect takes.
+const BPF_F_INGRESS: u64 = 1;
+
 fn redirect(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
-    k.effects.push(Effect::Redirect {
-        ifindex: a[0],
-        flags: a[1],
-    });
+    let (ifindex, flags) = (a[0] as u32 as u64, a[1]);
+    // XDP (bpf_xdp_redirect) takes no flags: XDP_ABORTED; tc's bpf_redirect takes
+    // BPF_F_INGRESS only: TC_ACT_SHOT. Neither redirects then.
+    let xdp = k.prog_type == PROG_TYPE_XDP;
+    if xdp && flags != 0 {
+        return Ok(0);
+    }
+    if !xdp && flags & !BPF_F_INGRESS != 0 {
+        return Ok(2);
+    }
+    k.effects.push(Effect::Redirect { ifindex, flags });
     // XDP_REDIRECT for XDP programs, TC_ACT_REDIRECT for the others.
-    Ok(if k.prog_type == PROG_TYPE_XDP { 4 } else { 7 })
+    Ok(if xdp { 4 } else { 7 })
 }
 
 /// The kernel's `csum_partial` as x86 computes it: a 32-bit ones' complement sum.
@@ -843,7 +888,8 @@ fn strncmp(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     for (i, &c1) in s1.iter().enumerate() {
         let c2 = s2.get(i).copied().unwrap_or(0);
         if c1 != c2 {
-            return Ok((c1 as i64 - c2 as i64) as u64);
+            // lib/string.c's strncmp (x86_64 has no arch version): -1 or 1.
+            return Ok(if c1 < c2 { -1i64 as u64 } else { 1 });
         }
         if c1 == 0 {
             return Ok(0);
@@ -852,8 +898,9 @@ fn strncmp(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     Ok(0)
 }
 
-/// The kernel's bpf_strtol/strtoul: base in the low 5 bits of flags (0, 8, 10, 16),
-/// leading whitespace and (for strtol) a sign; returns the number of bytes consumed.
+/// The kernel's bpf_strtol/strtoul (`__bpf_strtoull`): base in the low 5 bits of flags
+/// (0, 8, 10, 16), leading whitespace (the kernel's `isspace`) and a '-' (never '+');
+/// strtoul refuses a negative number. Returns the number of bytes consumed.
 fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i64> {
     let base = (flags & 0x1f) as u32;
     if flags & !0x1f != 0 || !matches!(base, 0 | 8 | 10 | 16) {
@@ -861,17 +908,19 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
     }
     let text = buf.split(|&b| b == 0).next().unwrap_or(&[]);
     let mut i = 0;
-    while i < text.len() && text[i].is_ascii_whitespace() {
+    while i < text.len() && matches!(text[i], b' ' | b'\t'..=b'\r' | 0xa0) {
         i += 1;
     }
-    let mut negative = false;
-    if signed && i < text.len() && (text[i] == b'-' || text[i] == b'+') {
-        negative = text[i] == b'-';
+    // Only '-' (for strtoul too, which then refuses the number); no '+'.
+    let negative = i < text.len() && text[i] == b'-';
+    if negative {
         i += 1;
     }
     let mut base = base;
     let has_hex_prefix = i + 1 < text.len() && text[i] == b'0' && (text[i + 1] | 0x20) == b'x';
-    if (base == 16 || base == 0) && has_hex_prefix {
+    // Base 0 takes "0x" as hex only before a hex digit (`_parse_integer_fixup_radix`).
+    let hex_digit_follows = text.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+    if has_hex_prefix && (base == 16 || (base == 0 && hex_digit_follows)) {
         base = 16;
         i += 2;
     } else if base == 0 {
@@ -896,6 +945,9 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
     if i == start {
         return Err(errno::EINVAL);
     }
+    if !signed && negative {
+        return Err(errno::EINVAL);
+    }
     if signed {
         let limit = if negative {
             1u64 << 63
@@ -917,13 +969,13 @@ fn parse_number(buf: &[u8], flags: u64, signed: bool) -> Result<(u64, usize), i6
 
 fn strto(mem: &mut Memory<'_>, a: [u64; 5], signed: bool) -> R {
     let buf = read(mem, a[0], a[1] as u32 as usize)?;
-    match parse_number(&buf, a[2], signed) {
-        Ok((v, consumed)) => {
-            mem.write_bytes(a[3], &v.to_le_bytes())?;
-            Ok(consumed as u64)
-        }
-        Err(e) => Ok(neg(e)),
-    }
+    // The result is 0 unless a number was parsed.
+    let (v, ret) = match parse_number(&buf, a[2], signed) {
+        Ok((v, consumed)) => (v, consumed as u64),
+        Err(e) => (0, neg(e)),
+    };
+    mem.write_bytes(a[3], &v.to_le_bytes())?;
+    Ok(ret)
 }
 
 fn strtol(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
@@ -944,26 +996,41 @@ const BPF_F_SKIP_FIELD_MASK: u64 = 0xff;
 const BPF_F_USER_STACK: u64 = 1 << 8;
 const BPF_F_REUSE_STACKID: u64 = 1 << 10;
 
-fn stack_of(k: &Kernel, flags: u64) -> Vec<u64> {
-    let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
-    let s = if flags & BPF_F_USER_STACK != 0 {
+const BPF_F_USER_BUILD_ID: u64 = 1 << 11;
+
+/// The event's whole call chain (user or kernel, by `flags`), innermost first.
+fn stack_of(k: &Kernel, flags: u64) -> &[u64] {
+    if flags & BPF_F_USER_STACK != 0 {
         &k.event.user_stack
     } else {
         &k.event.kernel_stack
-    };
-    s.iter().skip(skip).copied().collect()
+    }
 }
 
 fn get_stack(k: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (buf, size, flags) = (a[1], a[2] as u32 as usize, a[3]);
-    if !size.is_multiple_of(8)
-        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 11)) != 0
-    {
-        return Ok(neg(errno::EINVAL));
-    }
+    let skip = (flags & BPF_F_SKIP_FIELD_MASK) as usize;
     let ips = stack_of(k, flags);
-    let n = ips.len().min(size / 8);
-    let bytes: Vec<u8> = ips[..n].iter().flat_map(|ip| ip.to_le_bytes()).collect();
+    // On an error the kernel zeroes the whole buffer.
+    let err = if !size.is_multiple_of(8)
+        || flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID) != 0
+        || flags & (BPF_F_USER_STACK | BPF_F_USER_BUILD_ID) == BPF_F_USER_BUILD_ID
+    {
+        Some(errno::EINVAL)
+    } else if ips.len() < skip {
+        Some(errno::EFAULT)
+    } else {
+        None
+    };
+    if let Some(e) = err {
+        mem.write_bytes(buf, &vec![0u8; size])?;
+        return Ok(neg(e));
+    }
+    let n = (ips.len() - skip).min(size / 8);
+    let bytes: Vec<u8> = ips[skip..skip + n]
+        .iter()
+        .flat_map(|ip| ip.to_le_bytes())
+        .collect();
     mem.write_bytes(buf, &bytes)?;
     // The rest of the buffer is zeroed, as the kernel does.
     if n * 8 < size {
@@ -978,10 +1045,8 @@ fn get_stackid(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     if flags & !(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | (1 << 9) | BPF_F_REUSE_STACKID) != 0 {
         return Ok(neg(errno::EINVAL));
     }
-    let ips = stack_of(k, flags);
-    if ips.is_empty() {
-        return Ok(neg(errno::EFAULT));
-    }
+    // The map skips the frames flags ask for (and is -EFAULT when none are left).
+    let ips = stack_of(k, flags).to_vec();
     Ok(match k.maps[m].store_stack(&ips, flags) {
         Ok(id) => id as u64,
         Err(e) => neg(e.errno() as i64),
@@ -1171,6 +1236,11 @@ mod tests {
             Err(errno::ERANGE)
         );
         assert_eq!(parse_number(b"1", 3, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"+5", 10, true), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"-5", 10, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"0xg", 0, false), Ok((0, 1)));
+        assert_eq!(parse_number(b"0xg", 16, false), Err(errno::EINVAL));
+        assert_eq!(parse_number(b"\x0b7", 10, false), Ok((7, 2)));
     }
 
     #[test]

@@ -1,10 +1,15 @@
-//! The kernel's `bpf_trace_printk` / `bpf_snprintf` format semantics (bpf_bprintf_prepare):
-//! `%d %i %u %x %X %o %c %s %%`, the `l`/`ll`/`h`/`hh` length modifiers, flags `-+ 0#`,
-//! width and precision, and the pointer forms `%p %px %pK %pI4 %pi4 %pI6 %pi6`. Anything
-//! else is refused (-EINVAL), as the kernel refuses it.
+//! The kernel's `bpf_trace_printk` / `bpf_snprintf` format semantics: the formats
+//! `bpf_bprintf_prepare` (kernel/bpf/helpers.c) accepts, printed as the kernel's
+//! `bstr_printf` prints them. Accepted: `%d %i %u %x %X` with the `l`/`ll` length
+//! modifiers, `%c`, `%s` (followed by a NUL, space or punctuation), `%%`, the flags
+//! `0 + - space` and a width, and the pointer forms `%p %pK %px %ps %pS %pB`, `%pks`/`%pus`
+//! (strings from kernel/user memory) and `%pI4 %pi4 %pI6 %pi6`. Anything else (`%o`, `#`,
+//! a precision, `h`/`hh`, other `%p` forms, characters that are not printable ASCII or
+//! whitespace) is refused (-EINVAL), as the kernel refuses it.
 //!
 //! `%p` and `%pK` print the raw pointer (the kernel hashes it; a hash would make output
-//! depend on a secret key, so the simulator shows the value).
+//! depend on a secret key, so the simulator shows the value); `%ps`, `%pS` and `%pB` print
+//! `0x` and the address, as the kernel does for an address without a symbol.
 
 use std::fmt::Write as _;
 
@@ -12,12 +17,31 @@ use std::fmt::Write as _;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormatError(pub String);
 
+/// Where a string argument is read from: `%s` reads kernel or user memory (x86 tells
+/// them apart by address), `%pks` kernel memory only, `%pus` user memory only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrSource {
+    Any,
+    Kernel,
+    User,
+}
+
 /// How a formatter reads program memory for `%s` and `%pI4`-style arguments.
 pub trait ArgMemory {
     /// The NUL-terminated string at `addr` (without the NUL), at most `max` bytes.
-    fn string(&mut self, addr: u64, max: usize) -> Option<Vec<u8>>;
+    fn string(&mut self, addr: u64, max: usize, from: StrSource) -> Option<Vec<u8>>;
     /// `len` bytes at `addr`.
     fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>>;
+}
+
+/// `isprint || isspace`, and ASCII: the characters a format may hold.
+fn allowed(c: u8) -> bool {
+    matches!(c, 0x20..=0x7e | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What may follow `%s`: the end, a space or punctuation.
+fn ends_string(c: u8) -> bool {
+    c == 0 || c.is_ascii_whitespace() || c == 0x0b || c.is_ascii_punctuation()
 }
 
 /// Formats `fmt` (up to its first NUL) with `args`. Strings that cannot be read print as
@@ -29,6 +53,7 @@ pub fn format(
     mem: &mut dyn ArgMemory,
 ) -> Result<(String, Vec<u64>), FormatError> {
     let fmt = fmt.split(|&b| b == 0).next().unwrap_or(&[]);
+    let at = |j: usize| fmt.get(j).copied().unwrap_or(0);
     let mut out = String::new();
     let mut unreadable = Vec::new();
     let mut next_arg = 0usize;
@@ -43,148 +68,162 @@ pub fn format(
     };
     while i < fmt.len() {
         let c = fmt[i];
+        if !allowed(c) {
+            return Err(FormatError(format!(
+                "character {c:#04x} is not printable ASCII"
+            )));
+        }
         if c != b'%' {
             out.push(c as char);
             i += 1;
             continue;
         }
         i += 1;
-        if fmt.get(i) == Some(&b'%') {
+        if at(i) == b'%' {
             out.push('%');
             i += 1;
             continue;
         }
-        // flags, width, precision
+        // flags and width
         let mut spec = Spec::default();
-        while let Some(&f) = fmt.get(i) {
-            match f {
+        loop {
+            match at(i) {
                 b'-' => spec.left = true,
                 b'+' => spec.plus = true,
                 b' ' => spec.space = true,
                 b'0' => spec.zero = true,
-                b'#' => spec.alt = true,
                 _ => break,
             }
             i += 1;
         }
         spec.width = digits(fmt, &mut i);
-        if fmt.get(i) == Some(&b'.') {
-            i += 1;
-            spec.precision = Some(digits(fmt, &mut i).unwrap_or(0));
-        }
-        let mut len = 0; // 0: int, 1: long, 2: long long, -1: short, -2: char
-        while let Some(&m) = fmt.get(i) {
-            match m {
-                b'l' if len < 2 => len += 1,
-                b'h' if len > -2 && len <= 0 => len -= 1,
-                _ => break,
-            }
-            i += 1;
-        }
-        let conv = *fmt
-            .get(i)
-            .ok_or_else(|| FormatError("format ends inside a conversion".into()))?;
-        i += 1;
-        let bits = match len {
-            2 | 1 => 64,
-            -1 => 16,
-            -2 => 8,
-            _ => 32,
-        };
+        let conv = at(i);
         let body = match conv {
-            b'd' | b'i' => {
-                let v = take("%d")?;
-                let v = sign_extend(v, bits);
-                let mut s = v.unsigned_abs().to_string();
-                apply_precision(&mut s, spec.precision);
-                let sign = if v < 0 {
-                    "-"
-                } else if spec.plus {
-                    "+"
-                } else if spec.space {
-                    " "
+            b'p' => {
+                let addr = take("%p")?;
+                let kind = at(i + 1);
+                if kind == 0 || kind.is_ascii_whitespace() || kind.is_ascii_punctuation() {
+                    i += 1;
+                    pad(&format!("{addr:016x}"), &spec)
+                } else if (kind == b'k' || kind == b'u') && at(i + 2) == b's' {
+                    i += 3;
+                    if !ends_string(at(i)) {
+                        return Err(FormatError(format!(
+                            "%p{}s followed by '{}'",
+                            kind as char,
+                            at(i) as char
+                        )));
+                    }
+                    let from = if kind == b'k' {
+                        StrSource::Kernel
+                    } else {
+                        StrSource::User
+                    };
+                    string_arg(mem, addr, from, &mut unreadable, &spec)
+                } else if matches!(kind, b'K' | b'x') {
+                    i += 2;
+                    pad(&format!("{addr:016x}"), &spec)
+                } else if matches!(kind, b's' | b'S' | b'B') {
+                    i += 2;
+                    pad(&format!("{addr:#x}"), &spec)
+                } else if matches!(kind, b'i' | b'I') && matches!(at(i + 2), b'4' | b'6') {
+                    let v6 = at(i + 2) == b'6';
+                    let leading_zeros = kind == b'i';
+                    i += 3;
+                    let n = if v6 { 16 } else { 4 };
+                    // An unreadable address prints as zeros, as in the kernel.
+                    let b = mem.bytes(addr, n).unwrap_or_else(|| {
+                        unreadable.push(addr);
+                        vec![0; n]
+                    });
+                    let s = if v6 {
+                        ipv6(&b, leading_zeros)
+                    } else if leading_zeros {
+                        format!("{:03}.{:03}.{:03}.{:03}", b[0], b[1], b[2], b[3])
+                    } else {
+                        format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+                    };
+                    pad(&s, &spec)
                 } else {
-                    ""
-                };
-                pad_number(sign, &s, &spec)
-            }
-            b'u' | b'x' | b'X' | b'o' => {
-                let v = truncate(take("%u")?, bits);
-                let mut s = match conv {
-                    b'u' => v.to_string(),
-                    b'x' => format!("{v:x}"),
-                    b'X' => format!("{v:X}"),
-                    _ => format!("{v:o}"),
-                };
-                apply_precision(&mut s, spec.precision);
-                let prefix = match (spec.alt && v != 0, conv) {
-                    (true, b'x') => "0x",
-                    (true, b'X') => "0X",
-                    (true, b'o') => "0",
-                    _ => "",
-                };
-                pad_number(prefix, &s, &spec)
-            }
-            b'c' => {
-                let v = take("%c")? as u8;
-                pad(&(v as char).to_string(), &spec)
+                    return Err(FormatError(format!("unsupported %p{}", kind as char)));
+                }
             }
             b's' => {
                 let addr = take("%s")?;
-                let max = spec.precision.unwrap_or(1023).min(1023);
-                let s = match mem.string(addr, max) {
-                    Some(b) => String::from_utf8_lossy(&b).into_owned(),
-                    None => {
-                        unreadable.push(addr);
-                        String::new()
-                    }
-                };
-                pad(&s, &spec)
+                i += 1;
+                if !ends_string(at(i)) {
+                    return Err(FormatError(format!("%s followed by '{}'", at(i) as char)));
+                }
+                string_arg(mem, addr, StrSource::Any, &mut unreadable, &spec)
             }
-            b'p' => {
-                let addr = take("%p")?;
-                let kind = fmt.get(i).copied();
-                let s = match kind {
-                    Some(b'I') | Some(b'i')
-                        if matches!(fmt.get(i + 1), Some(b'4') | Some(b'6')) =>
-                    {
-                        let v6 = fmt[i + 1] == b'6';
-                        let leading_zeros = kind == Some(b'i');
-                        i += 2;
-                        let n = if v6 { 16 } else { 4 };
-                        match mem.bytes(addr, n) {
-                            Some(b) if v6 => ipv6(&b, leading_zeros),
-                            Some(b) if leading_zeros => {
-                                format!("{:03}.{:03}.{:03}.{:03}", b[0], b[1], b[2], b[3])
-                            }
-                            Some(b) => format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]),
-                            None => {
-                                unreadable.push(addr);
-                                String::new()
-                            }
-                        }
-                    }
-                    Some(b'x') | Some(b'K') => {
+            b'c' => {
+                let v = take("%c")? as u8;
+                i += 1;
+                pad(&(v as char).to_string(), &spec)
+            }
+            _ => {
+                let mut bits = 32;
+                for _ in 0..2 {
+                    if at(i) == b'l' {
+                        bits = 64;
                         i += 1;
-                        format!("{addr:016x}")
                     }
-                    Some(c) if c.is_ascii_alphanumeric() => {
-                        return Err(FormatError(format!("unsupported %p{}", c as char)))
+                }
+                let conv = at(i);
+                i += 1;
+                match conv {
+                    b'd' | b'i' => {
+                        let v = sign_extend(take("%d")?, bits);
+                        let sign = if v < 0 {
+                            "-"
+                        } else if spec.plus {
+                            "+"
+                        } else if spec.space {
+                            " "
+                        } else {
+                            ""
+                        };
+                        pad_number(sign, &v.unsigned_abs().to_string(), &spec)
                     }
-                    _ => format!("{addr:016x}"),
-                };
-                pad(&s, &spec)
-            }
-            other => {
-                return Err(FormatError(format!(
-                    "unsupported conversion %{}",
-                    other as char
-                )))
+                    b'u' | b'x' | b'X' => {
+                        let v = truncate(take("%u")?, bits);
+                        let s = match conv {
+                            b'u' => v.to_string(),
+                            b'x' => format!("{v:x}"),
+                            _ => format!("{v:X}"),
+                        };
+                        pad_number("", &s, &spec)
+                    }
+                    0 => return Err(FormatError("format ends inside a conversion".into())),
+                    other => {
+                        return Err(FormatError(format!(
+                            "unsupported conversion %{}",
+                            other as char
+                        )))
+                    }
+                }
             }
         };
         out.push_str(&body);
     }
     Ok((out, unreadable))
+}
+
+fn string_arg(
+    mem: &mut dyn ArgMemory,
+    addr: u64,
+    from: StrSource,
+    unreadable: &mut Vec<u64>,
+    spec: &Spec,
+) -> String {
+    let s = match mem.string(addr, 1023, from) {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => {
+            unreadable.push(addr);
+            String::new()
+        }
+    };
+    pad(&s, spec)
 }
 
 #[derive(Default)]
@@ -193,9 +232,7 @@ struct Spec {
     plus: bool,
     space: bool,
     zero: bool,
-    alt: bool,
     width: Option<usize>,
-    precision: Option<usize>,
 }
 
 fn digits(fmt: &[u8], i: &mut usize) -> Option<usize> {
@@ -222,14 +259,6 @@ fn truncate(v: u64, bits: u32) -> u64 {
     }
 }
 
-fn apply_precision(s: &mut String, precision: Option<usize>) {
-    if let Some(p) = precision {
-        while s.len() < p {
-            s.insert(0, '0');
-        }
-    }
-}
-
 fn pad_number(prefix: &str, digits: &str, spec: &Spec) -> String {
     let len = prefix.len() + digits.len();
     let width = spec.width.unwrap_or(0);
@@ -239,7 +268,7 @@ fn pad_number(prefix: &str, digits: &str, spec: &Spec) -> String {
     let fill = width - len;
     if spec.left {
         format!("{prefix}{digits}{}", " ".repeat(fill))
-    } else if spec.zero && spec.precision.is_none() {
+    } else if spec.zero {
         format!("{prefix}{}{digits}", "0".repeat(fill))
     } else {
         format!("{}{prefix}{digits}", " ".repeat(fill))
@@ -258,18 +287,15 @@ fn pad(s: &str, spec: &Spec) -> String {
     }
 }
 
-fn ipv6(b: &[u8], full: bool) -> String {
+/// `%pI6`: eight groups of 4 hex digits with colons; `%pi6`: the same without colons
+/// (lib/vsprintf.c; only `%pI6c` would compress zeros).
+fn ipv6(b: &[u8], no_colons: bool) -> String {
     let mut s = String::new();
     for (k, pair) in b.chunks(2).enumerate() {
-        if k > 0 {
+        if k > 0 && !no_colons {
             s.push(':');
         }
-        let v = u16::from_be_bytes([pair[0], pair[1]]);
-        if full {
-            let _ = write!(s, "{v:04x}");
-        } else {
-            let _ = write!(s, "{v:x}");
-        }
+        let _ = write!(s, "{:04x}", u16::from_be_bytes([pair[0], pair[1]]));
     }
     s
 }
@@ -278,10 +304,16 @@ fn ipv6(b: &[u8], full: bool) -> String {
 mod tests {
     use super::*;
 
+    /// "hello" in kernel memory at 0x10, "user" in user memory at 0x30, bytes 1.. at 0x20.
     struct Mem;
     impl ArgMemory for Mem {
-        fn string(&mut self, addr: u64, max: usize) -> Option<Vec<u8>> {
-            (addr == 0x10).then(|| b"hello".iter().copied().take(max).collect())
+        fn string(&mut self, addr: u64, max: usize, from: StrSource) -> Option<Vec<u8>> {
+            let s: &[u8] = match (addr, from) {
+                (0x10, StrSource::Any | StrSource::Kernel) => b"hello",
+                (0x30, StrSource::Any | StrSource::User) => b"user",
+                _ => return None,
+            };
+            Some(s.iter().copied().take(max).collect())
         }
         fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
             (addr == 0x20).then(|| (1..=len as u8).collect())
@@ -305,35 +337,70 @@ mod tests {
             "deadbeef 1deadbeef FF"
         );
         assert_eq!(
-            f("[%5d|%-5d|%05d|%+d]", &[42, 42, 42, 42]).unwrap(),
-            "[   42|42   |00042|+42]"
+            f("[%5d|%-5d|%05d|%+d|% d]", &[42, 42, 42, 42, 42]).unwrap(),
+            "[   42|42   |00042|+42| 42]"
         );
-        assert_eq!(f("%#x %c %%", &[255, b'A' as u64]).unwrap(), "0xff A %");
-        assert_eq!(f("%hhd %hd", &[0x1ff, 0x1ffff]).unwrap(), "-1 -1");
+        assert_eq!(
+            f("[%05d] [%-05d]", &[-42i64 as u64, 7]).unwrap(),
+            "[-0042] [7    ]"
+        );
+        assert_eq!(f("%x %c %%", &[255, b'A' as u64]).unwrap(), "ff A %");
     }
 
     #[test]
     fn strings_and_pointers() {
         assert_eq!(
-            f("[%s] [%.3s] [%s]", &[0x10, 0x10, 0x99]).unwrap(),
-            "[hello] [hel] []"
+            f("[%s] [%5s] [%-5s] [%s]", &[0x10, 0x30, 0x30, 0x99]).unwrap(),
+            "[hello] [ user] [user ] []"
+        );
+        assert_eq!(
+            f("%pks %pus|%pks|%pus.", &[0x10, 0x30, 0x30, 0x10]).unwrap(),
+            "hello user||."
         );
         assert_eq!(
             f("%pI4 %pi4", &[0x20, 0x20]).unwrap(),
             "1.2.3.4 001.002.003.004"
         );
-        assert_eq!(f("%px", &[0xabc]).unwrap(), "0000000000000abc");
+        assert_eq!(f("%pI4", &[0x99]).unwrap(), "0.0.0.0");
+        assert_eq!(
+            f("%pI6 %pi6", &[0x20, 0x20]).unwrap(),
+            "0102:0304:0506:0708:090a:0b0c:0d0e:0f10 0102030405060708090a0b0c0d0e0f10"
+        );
+        assert_eq!(
+            f(
+                "%px %pK %p, %ps %pS %pB",
+                &[0xabc, 0xabc, 0xabc, 0xabc, 0xabc, 0xabc]
+            )
+            .unwrap(),
+            "0000000000000abc 0000000000000abc 0000000000000abc, 0xabc 0xabc 0xabc"
+        );
         let (_, bad) = format(b"%s", &[0x99], 3, &mut Mem).unwrap();
         assert_eq!(bad, vec![0x99]);
     }
 
     #[test]
     fn refusals() {
-        assert!(f("%n", &[1]).is_err());
-        assert!(f("%d", &[]).is_err());
+        for (fmt, args) in [
+            ("%n", &[1u64][..]),
+            ("%d", &[]),
+            ("%", &[]),
+            ("%pZ", &[1]),
+            ("%o", &[1]),
+            ("%#x", &[1]),
+            ("%.3s", &[0x10]),
+            ("%5.2d", &[1]),
+            ("%hd", &[1]),
+            ("%hhd", &[1]),
+            ("%lc", &[1]),
+            ("%sx", &[0x10]),
+            ("%pksx", &[0x10]),
+            ("%5%", &[]),
+            ("tab\tok\x01", &[]),
+        ] {
+            assert!(f(fmt, args).is_err(), "{fmt:?} should be refused");
+        }
         assert!(format(b"%d %d %d %d", &[1, 2, 3, 4], 3, &mut Mem).is_err());
-        assert!(f("%", &[]).is_err());
-        assert!(f("%pZ", &[1]).is_err());
         assert_eq!(f("stops\0here %d", &[]).unwrap(), "stops");
+        assert_eq!(f("tab\tok", &[]).unwrap(), "tab\tok");
     }
 }

@@ -57,7 +57,8 @@ impl RingBuf {
     }
 
     /// Reserves `len` bytes; the offset of the record's data, or None when the ring has no
-    /// room (the program gets NULL).
+    /// room (the program gets NULL). As in the kernel, the producer stays less than the
+    /// ring's size ahead of the consumer: a ring is never filled to its last byte.
     pub fn reserve(&mut self, len: usize) -> Option<usize> {
         let total = HEADER.checked_add(len)?.checked_next_multiple_of(8)? as u64;
         let cap = self.capacity() as u64;
@@ -65,7 +66,7 @@ impl RingBuf {
             return None;
         }
         let start = self.producer;
-        if start + total - self.consumer > cap {
+        if start + total - self.consumer >= cap {
             return None;
         }
         let at = (start % cap) as usize;
@@ -117,9 +118,16 @@ impl RingBuf {
         (self.producer - self.consumer) as usize
     }
 
-    /// The producer position (BPF_RB_PROD_POS) and the consumer's (BPF_RB_CONS_POS).
-    pub fn positions(&self) -> (u64, u64) {
-        (self.producer, self.consumer)
+    /// The kernel's `consumer_pos` (BPF_RB_CONS_POS): bytes consumed since the ring was
+    /// created.
+    pub fn consumer_pos(&self) -> u64 {
+        self.consumer
+    }
+
+    /// The kernel's `producer_pos` (BPF_RB_PROD_POS): bytes reserved since the ring was
+    /// created.
+    pub fn producer_pos(&self) -> u64 {
+        self.producer
     }
 
     /// Reservations not yet submitted or discarded.
@@ -152,7 +160,7 @@ mod tests {
 
     #[test]
     fn records_come_out_in_ring_order_without_discarded_ones() {
-        let mut rb = RingBuf::new(64);
+        let mut rb = RingBuf::new(128);
         let a = rb.reserve(4).unwrap();
         let b = rb.reserve(4).unwrap();
         assert_eq!((a, b), (8, 24));
@@ -169,6 +177,9 @@ mod tests {
             vec![b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]
         );
         assert_eq!(rb.pending(), 0);
+        assert_eq!((rb.consumer_pos(), rb.producer_pos()), (64, 64));
+        rb.output(b"d");
+        assert_eq!((rb.consumer_pos(), rb.producer_pos()), (64, 80));
     }
 
     #[test]
@@ -176,6 +187,9 @@ mod tests {
         let mut rb = RingBuf::new(32);
         assert!(rb.reserve(16).is_some());
         assert!(rb.reserve(1).is_none(), "24 + 16 > 32");
+        let mut rb = RingBuf::new(32);
+        assert!(rb.reserve(24).is_none(), "32 bytes would fill the ring");
+        assert!(rb.reserve(16).is_some(), "24 bytes leave room");
         assert!(rb.reserve(0).is_none());
         assert!(rb.reserve(usize::MAX / 2).is_none());
     }
@@ -202,7 +216,7 @@ mod tests {
         );
         rb.commit(c, true);
         rb.drain();
-        assert_eq!(rb.positions(), (80, 80));
+        assert_eq!((rb.producer_pos(), rb.consumer_pos()), (80, 80));
         // Position 80 is offset 16 again; after it, position 128 is offset 0, where the
         // first record's bytes still are.
         let d = rb.reserve(40).unwrap();

@@ -1,4 +1,4 @@
-//! Packet helpers on both engines: bpf_xdp_adjust_head/tail (bounds as the kernel checks
+//! Packet helpers on both engines: bpf_xdp_adjust_head/tail/meta (bounds as the kernel checks
 //! them, the packet the program leaves), bpf_skb_load_bytes/store_bytes, bpf_csum_diff,
 //! bpf_redirect (recorded, TC_ACT_REDIRECT returned).
 
@@ -9,9 +9,9 @@ fn run(engine: &str) -> Vec<serde_json::Value> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "run",
-            "testdata/obj/packet_helpers.bpf.o",
+            "testdata/obj/rt_packet.bpf.o",
             "--trace",
-            "testdata/traces/packet_helpers.json",
+            "testdata/traces/rt_packet.json",
             "--json",
             "--engine",
             engine,
@@ -36,9 +36,11 @@ fn packet_helpers_follow_the_kernel() {
         .collect();
     // -1000 would move data before the buffer: -EINVAL; +14 strips Ethernet; -4 trims.
     assert_eq!(printk[0], "head -22 0 tail 0 len 40 first 45");
+    // 8 bytes of metadata are fine; a size that is not a multiple of 4 is refused.
+    assert_eq!(printk[1], "meta 0 -22 size 8");
     // EtherType 0x0800 read as a little-endian u16; 10000 is past the packet: -EFAULT.
-    assert_eq!(printk[1], "proto 8 load 0 0 store 0 far -14");
-    assert_eq!(printk[2], "csum ffffffc0");
+    assert_eq!(printk[2], "proto 8 load 0 0 store 0 far -14");
+    assert_eq!(printk[3], "csum ffffffc0");
     let returns: Vec<&serde_json::Value> =
         records.iter().filter(|r| r["type"] == "return").collect();
     assert_eq!(returns[0]["r0"], 2);

@@ -11,12 +11,15 @@ int strip_ethernet(struct xdp_md *ctx)
 	long too_far = bpf_xdp_adjust_head(ctx, -1000);
 	long ok = bpf_xdp_adjust_head(ctx, 14);
 	long tail = bpf_xdp_adjust_tail(ctx, -4);
+	long meta = bpf_xdp_adjust_meta(ctx, -8);
+	long bad_meta = bpf_xdp_adjust_meta(ctx, -6);
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	unsigned char *ip = data;
 
 	if (ip + 1 > (unsigned char *)end)
 		return 1; /* XDP_DROP */
 	bpf_printk("head %ld %ld tail %ld len %ld first %x", too_far, ok, tail, (long)(end - data), ip[0]);
+	bpf_printk("meta %ld %ld size %ld", meta, bad_meta, (long)(data - (void *)(long)ctx->data_meta));
 	return 2; /* XDP_PASS */
 }
 
