@@ -107,6 +107,10 @@ enum Command {
         /// handled.
         #[arg(short, long)]
         verbose: bool,
+        /// Skip the verifier (by default every attached program is verified first and a
+        /// program the kernel would reject is not run). Runtime checks still hold.
+        #[arg(long)]
+        no_verify: bool,
         /// The package's own options, e.g. `--pid 42` (after every ebpf-sim option).
         #[arg(
             trailing_var_arg = true,
@@ -194,6 +198,7 @@ fn main() -> ExitCode {
             maps,
             progs,
             verbose,
+            no_verify,
             package_args,
         } => commands::run(commands::RunArgs {
             file,
@@ -207,6 +212,7 @@ fn main() -> ExitCode {
             maps,
             verbose,
             progs,
+            verify: !no_verify,
             package_args,
         }),
         Command::Exec {

@@ -161,3 +161,25 @@ fn disasm_of_an_object_interleaves_source_lines() {
     let o = ebpf_sim(&["inspect", "Cargo.toml"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn run_verifies_first_and_no_verify_runs_anyway() {
+    // rt_ringbuf leaks a ring buffer reservation on purpose: the kernel refuses it.
+    let args = [
+        "run",
+        "testdata/obj/rt_output.bpf.o",
+        "--trace",
+        "testdata/traces/rt_output.json",
+        "--prog",
+        "rt_ringbuf",
+    ];
+    let o = ebpf_sim(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("program rt_ringbuf would not load"), "{err}");
+    assert!(err.contains("Unreleased reference"), "{err}");
+    let mut with = args.to_vec();
+    with.push("--no-verify");
+    let o = ebpf_sim(&with);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -30,6 +30,8 @@ pub struct RunArgs {
     pub maps: Vec<String>,
     pub verbose: bool,
     pub progs: Vec<String>,
+    /// Verify every attached program before running.
+    pub verify: bool,
     /// Options after the file: the package's global variables (`--pid 42`).
     pub package_args: Vec<String>,
 }
@@ -230,6 +232,20 @@ pub fn run(args: RunArgs) -> CmdResult {
     for name in &args.progs {
         if machine.program_index(name).is_none() {
             return Err(format!("{file}: no program named {name}"));
+        }
+    }
+    if args.verify {
+        // The kernel would refuse to load such a program: say why, as `verify` does.
+        for (p, on) in machine.object.programs.iter().zip(&attached) {
+            if *on {
+                ebpf_sim::verify::verify_program(&machine.object, p, 0).map_err(|r| {
+                    format!(
+                        "{file}: program {} would not load (the kernel's verifier rejects it; \
+                         --no-verify runs it anyway):\n{r}",
+                        p.name
+                    )
+                })?;
+            }
         }
     }
     let trace = match trace {
