@@ -183,3 +183,55 @@ fn run_verifies_first_and_no_verify_runs_anyway() {
     let o = ebpf_sim(&with);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn bad_traces_name_the_event_and_keep_earlier_output() {
+    let Some(pkg) = eunomia("xdp.package.json") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ebpf-sim-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    // Not JSON.
+    let t = write("bad.json", "{\"events\": [");
+    let o = ebpf_sim(&["run", &pkg, "--trace", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.json"), "{}", stderr(&o));
+    // A misspelt key.
+    let t = write("typo.json", r#"[{"hook": "xdp", "pakcet": "00"}]"#);
+    let o = ebpf_sim(&["run", &pkg, "--trace", &t]);
+    assert!(
+        stderr(&o).contains("event 0: unknown field `pakcet`"),
+        "{}",
+        stderr(&o)
+    );
+    // The second event does not fit its hook (no packet): the first one's output stays.
+    let pkt = "02000000000202000000000108004500002800010000400600000a0000010a0000029c400050000000010000000050022000";
+    let t = write(
+        "nofit.json",
+        &format!(r#"[{{"hook": "xdp", "packet": "{pkt}"}}, {{"hook": "xdp"}}]"#),
+    );
+    let o = ebpf_sim(&["run", &pkg, "--trace", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("packet size is 50"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("event 1 (xdp): program xdp_pass: a network program needs \"packet\""),
+        "{}",
+        stderr(&o)
+    );
+    // A hook nothing is attached to is reported.
+    let t = write("unknown.json", r#"[{"hook": "kprobe/no_such_function"}]"#);
+    let o = ebpf_sim(&["run", &pkg, "--trace", &t]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("1 event(s) reached no attached program (hooks: kprobe/no_such_function)"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -300,6 +300,23 @@ pub fn run(args: RunArgs) -> CmdResult {
         for r in &records {
             out.push_str(&plain.record(r));
         }
+        // Events no program is attached to are easy to miss (a typo in a hook): say so.
+        let mut unhandled: Vec<&str> = Vec::new();
+        let mut count = 0;
+        for r in &records {
+            if let ebpf_sim::sim::run::Record::Unhandled { hook, .. } = r {
+                count += 1;
+                if !unhandled.contains(&hook.as_str()) {
+                    unhandled.push(hook);
+                }
+            }
+        }
+        if count > 0 && !args.verbose {
+            eprintln!(
+                "warning: {count} event(s) reached no attached program (hooks: {}); -v lists them",
+                unhandled.join(", ")
+            );
+        }
     }
     if args.dump_maps {
         out.push_str(&dump_maps(&machine, args.json));
