@@ -174,7 +174,11 @@ impl<'a> Plain<'a> {
         }
     }
 
-    fn event_row(&mut self, out: &mut String, t: &ExportType, time_ns: u64, data: &[u8]) {
+    /// One table row (and the header before the first); the export type is the info's.
+    fn event_row(&mut self, out: &mut String, map: usize, time_ns: u64, data: &[u8]) -> bool {
+        let Some(t) = self.info.export_type(map) else {
+            return false;
+        };
         // Column widths depend on the types only, so rows line up whatever the values.
         let width = |m: &crate::loader::ExportMember| {
             let by_type = match &m.value_kind {
@@ -202,6 +206,7 @@ impl<'a> Plain<'a> {
             let _ = write!(row, "{v:<w$} ", w = width(m));
         }
         let _ = writeln!(out, "{}", row.trim_end());
+        true
     }
 
     fn sample(
@@ -275,9 +280,9 @@ impl<'a> Plain<'a> {
                     let _ = writeln!(out, "{}", printk_line(*time_ns, *cpu, *pid, comm, text));
                 }
                 Effect::Ringbuf { map, data } | Effect::Perf { map, data, .. } => {
-                    match self.info.export_type(*map).cloned() {
-                        Some(t) => self.event_row(&mut out, &t, *time_ns, data),
-                        None => {
+                    match self.event_row(&mut out, *map, *time_ns, data) {
+                        true => {}
+                        false => {
                             let _ = writeln!(
                                 out,
                                 "{}  {} record ({} bytes): {}",
