@@ -621,7 +621,12 @@ mod imp {
             pin(r.cpu % ncpus as u32);
             use crate::syscall::test_run::*;
             let mut a = Attr::default();
-            a.u32(PROG_FD, fd as u32).u32(REPEAT, 1);
+            let raw_tp = obj.programs[r.program].prog_type == prog_type::RAW_TRACEPOINT;
+            a.u32(PROG_FD, fd as u32);
+            if !raw_tp {
+                // (raw tracepoints take no repeat count)
+                a.u32(REPEAT, 1);
+            }
             let mut data_out = Vec::new();
             if let Some(d) = &r.data_in {
                 data_out = vec![0u8; d.len() + 4096];
@@ -646,7 +651,7 @@ mod imp {
                 a.u32(CTX_SIZE_IN, c.len() as u32)
                     .u64(CTX_IN, c.as_ptr() as u64);
             }
-            if obj.programs[r.program].prog_type == prog_type::RAW_TRACEPOINT {
+            if raw_tp {
                 a.u32(FLAGS, F_RUN_ON_CPU).u32(CPU, r.cpu % ncpus as u32);
             }
             match bpf(BPF_PROG_TEST_RUN, &mut a) {

@@ -123,10 +123,20 @@ pub fn kernel_replay(
                     .packet
                     .as_deref()
                     .ok_or_else(|| err("a network program needs \"packet\" (hex bytes)".into()))?;
-                run.data_in = Some(
-                    ebpf_sim::conformance::parse_hex_bytes(packet)
-                        .map_err(|e| err(format!("packet: {e}")))?,
-                );
+                let mut data = ebpf_sim::conformance::parse_hex_bytes(packet)
+                    .map_err(|e| err(format!("packet: {e}")))?;
+                if t == prog_type::SOCKET_FILTER {
+                    // The kernel's test run pulls an Ethernet header off a socket
+                    // filter's packet (an L3 view); a copy of the header in front makes
+                    // the program see the whole packet from L2, as on an AF_PACKET
+                    // socket and in the simulator. It is taken off data_out again.
+                    let mut head = data.clone();
+                    head.resize(14, 0);
+                    head.truncate(14);
+                    head.extend_from_slice(&data);
+                    data = head;
+                }
+                run.data_in = Some(data);
             }
             runs.push(run);
             plan.push((index, Some(p)));
@@ -166,13 +176,19 @@ pub fn kernel_replay(
                     let r = result.runs.get(k).cloned().unwrap_or_default();
                     k += 1;
                     ring.extend(r.ringbuf.iter().cloned());
+                    let mut packet = r.data_out.clone();
+                    if object.programs[p].prog_type.number() == prog_type::SOCKET_FILTER {
+                        if let Some(d) = &mut packet {
+                            d.drain(..14.min(d.len()));
+                        }
+                    }
                     match (&r.error, &result.programs[p]) {
                         (None, _) => records.push(Record::Return {
                             event: index,
                             time_ns,
                             program,
                             r0: r.retval as u64,
-                            packet: r.data_out.clone(),
+                            packet,
                         }),
                         (Some(e), outcome) => records.push(Record::Fault {
                             event: index,
@@ -351,9 +367,19 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     let file = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.trace)
         .map_err(|e| format!("{}: {e}", args.trace.display()))?;
-    let trace = Trace::parse(&text, &args.trace.display().to_string()).map_err(|e| e.to_string())?;
+    let mut trace =
+        Trace::parse(&text, &args.trace.display().to_string()).map_err(|e| e.to_string())?;
     ebpf_sim_kernel::availability().map_err(|e| e.to_string())?;
     let kernel_cpus = ebpf_sim_kernel::object::possible_cpus();
+    // Events on CPUs this machine lacks run on CPU (cpu % count) in both.
+    let mut folded = 0;
+    for ev in &mut trace.events {
+        if ev.cpu >= kernel_cpus {
+            ev.cpu %= kernel_cpus;
+            folded += 1;
+        }
+    }
+    trace.config.ncpus = kernel_cpus;
     // The simulator gets the kernel's CPU count, so per-CPU values line up.
     let mut config = KernelConfig {
         ncpus: kernel_cpus,
@@ -534,6 +560,7 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                 "agree": agree,
                 "maps_compared": maps_compared,
                 "kernel_cpus": kernel_cpus,
+                "events_cpu_folded": folded,
                 "programs": programs,
                 "not_judged": not_judged,
                 "differences": d,
@@ -545,6 +572,11 @@ pub fn parity(args: ParityArgs) -> CmdResult {
              {} difference(s)",
             diffs.len()
         );
+        if folded > 0 {
+            println!(
+                "  note: {folded} event(s) named a CPU this machine lacks: run on cpu % {kernel_cpus}"
+            );
+        }
         for n in &not_judged {
             println!("  not judged: {n}");
         }
