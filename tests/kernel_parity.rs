@@ -132,10 +132,18 @@ fn network_programs_agree_with_the_kernel() {
         );
         runs += r;
         agree += a;
-        assert!(r > 0, "{}: nothing ran in the kernel: {report}", file.display());
+        assert!(
+            r > 0,
+            "{}: nothing ran in the kernel: {report}",
+            file.display()
+        );
         let diffs = report["differences"].as_array().unwrap();
         if !diffs.is_empty() {
-            failures.push(format!("{}: {}", file.display(), Value::from(diffs.clone())));
+            failures.push(format!(
+                "{}: {}",
+                file.display(),
+                Value::from(diffs.clone())
+            ));
         }
     }
     println!("kernel parity (network programs): {agree}/{runs} runs agree");

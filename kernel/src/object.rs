@@ -239,8 +239,29 @@ fn unreadable(t: u32) -> bool {
     // maps, struct_ops, ringbufs, storages, user ringbuf, arena.
     matches!(
         t,
-        3 | 4 | 7 | 8 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 20 | 22 | 23 | 24 | 25 | 26 | 27
-            | 28 | 29 | 30 | 31 | 32 | 33
+        3 | 4
+            | 7
+            | 8
+            | 12
+            | 13
+            | 14
+            | 15
+            | 16
+            | 17
+            | 18
+            | 20
+            | 22
+            | 23
+            | 24
+            | 25
+            | 26
+            | 27
+            | 28
+            | 29
+            | 30
+            | 31
+            | 32
+            | 33
     )
 }
 
@@ -431,8 +452,7 @@ mod imp {
         }
         for &(slot, inner) in &m.init_slots {
             let v = fds.get(inner).copied().unwrap_or(-1);
-            update(fd, &slot.to_ne_bytes(), &v.to_ne_bytes())
-                .map_err(|e| os("initial slot", e))?;
+            update(fd, &slot.to_ne_bytes(), &v.to_ne_bytes()).map_err(|e| os("initial slot", e))?;
         }
         if m.freeze {
             let mut a = Attr::default();
@@ -734,8 +754,8 @@ mod imp {
             .u64(LICENSE, license.as_ptr() as u64)
             .u32(EXPECTED_ATTACH_TYPE, p.expected_attach_type);
         a.0[48..64].copy_from_slice(&name); // prog_name
-        // Without a log first (a log that overflows fails the load), then again with
-        // the log to say why.
+                                            // Without a log first (a log that overflows fails the load), then again with
+                                            // the log to say why.
         let mut retry = Attr(a.0);
         match bpf(BPF_PROG_LOAD, &mut a) {
             Ok(fd) => {

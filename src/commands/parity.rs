@@ -82,7 +82,8 @@ pub fn kernel_replay(
         for p in targets {
             let prog = &object.programs[p];
             let t = prog.prog_type.number();
-            let err = |m: String| format!("event {index} ({}): program {}: {m}", ev.hook, prog.name);
+            let err =
+                |m: String| format!("event {index} ({}): program {}: {m}", ev.hook, prog.name);
             if !test_runnable(t) {
                 return Err(err(format!(
                     "the kernel cannot test-run programs of type {} ({t}); BPF_PROG_TEST_RUN \
@@ -471,7 +472,11 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     }
     let sr = ringbufs(&sim.records);
     let kr = ringbufs(&kernel.records);
-    for ev in sr.keys().chain(kr.keys()).collect::<std::collections::BTreeSet<_>>() {
+    for ev in sr
+        .keys()
+        .chain(kr.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let a = sr.get(ev).cloned().unwrap_or_default();
         let b = kr.get(ev).cloned().unwrap_or_default();
         if a != b {
@@ -503,7 +508,11 @@ pub fn parity(args: ParityArgs) -> CmdResult {
             let sm: BTreeMap<_, _> = s.iter().cloned().collect();
             let km: BTreeMap<_, _> = k.iter().cloned().collect();
             let mut ds = Vec::new();
-            for key in sm.keys().chain(km.keys()).collect::<std::collections::BTreeSet<_>>() {
+            for key in sm
+                .keys()
+                .chain(km.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
                 let a = sm.get(key);
                 let b = km.get(key);
                 if a != b {
