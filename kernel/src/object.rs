@@ -66,6 +66,10 @@ pub struct KProgram {
     pub insns: Vec<u8>,
     /// Load it (only test-runnable programs should be).
     pub load: bool,
+    /// The functions laid out in `insns` (first slot, name), entry first: with more
+    /// than one, the load gets a small BTF with one static FUNC each and their
+    /// func_info (callbacks need it).
+    pub functions: Vec<(u32, String)>,
 }
 
 /// An object for the kernel.
@@ -123,6 +127,11 @@ impl KObject {
                         expected_attach_type: expected_attach_type(&p.attach),
                         insns: ebpf_sim_vm::isa::slots_to_bytes(&p.insns),
                         load: test_runnable(t) && load(i),
+                        functions: p
+                            .functions
+                            .iter()
+                            .map(|f| (f.start as u32, f.name.clone()))
+                            .collect(),
                     }
                 })
                 .collect(),
@@ -156,6 +165,57 @@ pub fn possible_cpus() -> u32 {
                 .sum::<Option<u32>>()
         })
         .unwrap_or(1)
+}
+
+/// A minimal raw BTF for `functions` (sorted by first slot): `long` (type 1), a
+/// `long (void)` prototype (type 2), then one static FUNC per function (types 3..), and
+/// the func_info records (insn_off, type_id) that go with it.
+pub fn func_btf(functions: &[(u32, String)]) -> (Vec<u8>, Vec<u8>) {
+    let mut strings = b"\0long\0".to_vec();
+    let mut types = Vec::new();
+    let mut word = |v: u32| types.extend_from_slice(&v.to_le_bytes());
+    // 1: INT long, 8 bytes, signed, 64 bits
+    word(1);
+    word(1 << 24);
+    word(8);
+    word((1 << 24) | 64);
+    // 2: FUNC_PROTO returning long, no parameters
+    word(0);
+    word(13 << 24);
+    word(1);
+    let mut info = Vec::new();
+    for (k, (start, name)) in functions.iter().enumerate() {
+        let name_off = strings.len() as u32;
+        let clean: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let clean = if clean.is_empty() || clean.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("f{k}_{clean}")
+        } else {
+            clean
+        };
+        strings.extend_from_slice(clean.as_bytes());
+        strings.push(0);
+        // FUNC, linkage static, prototype 2
+        word(name_off);
+        word(12 << 24);
+        word(2);
+        info.extend_from_slice(&start.to_le_bytes());
+        info.extend_from_slice(&(3 + k as u32).to_le_bytes());
+    }
+    let mut btf = Vec::new();
+    btf.extend_from_slice(&0xeb9fu16.to_le_bytes());
+    btf.push(1); // version
+    btf.push(0); // flags
+    btf.extend_from_slice(&24u32.to_le_bytes()); // hdr_len
+    btf.extend_from_slice(&0u32.to_le_bytes()); // type_off
+    btf.extend_from_slice(&(types.len() as u32).to_le_bytes());
+    btf.extend_from_slice(&(types.len() as u32).to_le_bytes()); // str_off
+    btf.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+    btf.extend_from_slice(&types);
+    btf.extend_from_slice(&strings);
+    (btf, info)
 }
 
 /// One test run.
@@ -753,6 +813,22 @@ mod imp {
             .u64(INSNS, insns.as_ptr() as u64)
             .u64(LICENSE, license.as_ptr() as u64)
             .u32(EXPECTED_ATTACH_TYPE, p.expected_attach_type);
+        let mut functions = p.functions.clone();
+        functions.sort();
+        let (btf, func_info) = func_btf(&functions);
+        if functions.len() > 1 {
+            let mut b = Attr::default();
+            b.u64(0, btf.as_ptr() as u64).u32(16, btf.len() as u32);
+            match bpf(BPF_BTF_LOAD, &mut b) {
+                Ok(btf_fd) => {
+                    a.u32(PROG_BTF_FD, btf_fd as u32)
+                        .u32(FUNC_INFO_REC_SIZE, 8)
+                        .u64(FUNC_INFO, func_info.as_ptr() as u64)
+                        .u32(FUNC_INFO_CNT, functions.len() as u32);
+                }
+                Err(e) => return LoadOutcome::CouldNotJudge(os("BPF_BTF_LOAD", e)),
+            }
+        }
         a.0[48..64].copy_from_slice(&name); // prog_name
                                             // Without a log first (a log that overflows fails the load), then again with
                                             // the log to say why.

@@ -42,6 +42,10 @@ pub mod prog_load {
     pub const LOG_SIZE: usize = 28;
     pub const LOG_BUF: usize = 32;
     pub const EXPECTED_ATTACH_TYPE: usize = 68;
+    pub const PROG_BTF_FD: usize = 72;
+    pub const FUNC_INFO_REC_SIZE: usize = 76;
+    pub const FUNC_INFO: usize = 80;
+    pub const FUNC_INFO_CNT: usize = 88;
 }
 
 /// `union bpf_attr` offsets for `BPF_MAP_CREATE`.
@@ -92,6 +96,8 @@ pub const BPF_MAP_UPDATE_ELEM: i32 = 2;
 pub const BPF_MAP_GET_NEXT_KEY: i32 = 4;
 /// `BPF_PROG_TEST_RUN`.
 pub const BPF_PROG_TEST_RUN: i32 = 10;
+/// `BPF_BTF_LOAD`.
+pub const BPF_BTF_LOAD: i32 = 18;
 /// `BPF_MAP_FREEZE`.
 pub const BPF_MAP_FREEZE: i32 = 22;
 

@@ -421,17 +421,44 @@ pub fn parity(args: ParityArgs) -> CmdResult {
 
     let mut diffs = Vec::new();
     let mut not_judged = Vec::new();
+    let mut verdicts_agree = 0;
     for (i, p) in object.programs.iter().enumerate() {
+        // The simulator's verifier against the kernel's, on every program loaded.
+        let sim_verdict = match &kernel.result.programs[i] {
+            LoadOutcome::Loaded | LoadOutcome::Rejected { .. } => {
+                Some(ebpf_sim::verify::verify_program(&object, p, 0).map_err(|r| r.message))
+            }
+            _ => None,
+        };
+        match (&kernel.result.programs[i], &sim_verdict) {
+            (LoadOutcome::Loaded, Some(Err(m))) => diffs.push(Diff {
+                kind: "load",
+                event: None,
+                subject: p.name.clone(),
+                sim: format!("the verifier rejects it: {m}"),
+                kernel: "loaded".into(),
+            }),
+            (LoadOutcome::Rejected { .. }, Some(Err(_))) | (LoadOutcome::Loaded, Some(Ok(_))) => {
+                verdicts_agree += 1
+            }
+            _ => {}
+        }
         match &kernel.result.programs[i] {
+            LoadOutcome::Rejected { .. } if matches!(sim_verdict, Some(Err(_))) => {}
             LoadOutcome::Rejected { errno, log } => diffs.push(Diff {
                 kind: "load",
                 event: None,
                 subject: p.name.clone(),
-                sim: "runs".into(),
+                sim: "the verifier accepts it".into(),
                 kernel: format!(
-                    "rejected ({}): {}",
+                    "rejected ({}): {}{}",
                     std::io::Error::from_raw_os_error(*errno),
-                    last_line(log)
+                    last_line(log),
+                    if std::env::var_os("EBPF_SIM_KERNEL_LOG").is_some() {
+                        format!("\n{log}")
+                    } else {
+                        String::new()
+                    }
                 ),
             }),
             LoadOutcome::CouldNotJudge(why) => not_judged.push(format!("{}: {why}", p.name)),
@@ -472,9 +499,20 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     }
     let sr = ringbufs(&sim.records);
     let kr = ringbufs(&kernel.records);
+    // Events where a program did not run in the kernel (rejected, not judged): their
+    // ring buffer records cannot be compared.
+    let unrun: std::collections::BTreeSet<usize> = kernel
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Fault { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect();
     for ev in sr
         .keys()
         .chain(kr.keys())
+        .filter(|e| !unrun.contains(e))
         .collect::<std::collections::BTreeSet<_>>()
     {
         let a = sr.get(ev).cloned().unwrap_or_default();
@@ -568,6 +606,7 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                 "runs": runs,
                 "agree": agree,
                 "maps_compared": maps_compared,
+                "verdicts_agree": verdicts_agree,
                 "kernel_cpus": kernel_cpus,
                 "events_cpu_folded": folded,
                 "programs": programs,
@@ -577,8 +616,8 @@ pub fn parity(args: ParityArgs) -> CmdResult {
         );
     } else {
         println!(
-            "parity {file}: {runs} program runs, {agree} agree; {maps_compared} maps compared; \
-             {} difference(s)",
+            "parity {file}: {runs} program runs, {agree} agree; {verdicts_agree} verifier \
+             verdicts agree; {maps_compared} maps compared; {} difference(s)",
             diffs.len()
         );
         if folded > 0 {
