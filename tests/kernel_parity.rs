@@ -152,26 +152,34 @@ fn network_programs_agree_with_the_kernel() {
 }
 
 #[test]
-fn raw_tracepoint_maps_agree_with_the_kernel() {
+fn raw_tracepoint_programs_agree_with_the_kernel() {
     if !kernel_available() {
         return;
     }
-    let report = parity(
-        &root().join("testdata/obj/rt_maps.bpf.o"),
-        &root().join("testdata/traces/rt_maps.json"),
-        &[],
-    );
-    println!("rt_maps: {report}");
-    let diffs = report["differences"].as_array().unwrap();
-    // rt_for_each calls bpf_for_each_map_elem / bpf_loop with callbacks: the kernel wants
-    // BTF func_info for them, which the backend does not load yet.
-    let unexpected: Vec<&Value> = diffs
-        .iter()
-        .filter(|d| !(d["kind"] == "load" && d["subject"] == "rt_for_each"))
-        .collect();
-    assert!(unexpected.is_empty(), "{unexpected:?}");
-    assert_eq!(report["runs"], report["agree"]);
-    assert!(report["runs"].as_u64().unwrap() >= 10);
+    for name in ["rt_maps", "rt_output"] {
+        let report = parity(
+            &root().join(format!("testdata/obj/{name}.bpf.o")),
+            &root().join(format!("testdata/traces/{name}.json")),
+            &[],
+        );
+        println!("{name}: {report}");
+        let diffs = report["differences"].as_array().unwrap();
+        // Known verifier-lite gaps (docs/kernel-differences.md): the simulator's verifier
+        // rejects rt_lru (a false "infinite loop") and rt_in_maps (an inner map from a
+        // map-in-map lookup is not a map pointer); the kernel loads both and they run
+        // the same.
+        let unexpected: Vec<&Value> = diffs
+            .iter()
+            .filter(|d| {
+                !(d["kind"] == "load"
+                    && (d["subject"] == "rt_lru" || d["subject"] == "rt_in_maps")
+                    && d["kernel"] == "loaded")
+            })
+            .collect();
+        assert!(unexpected.is_empty(), "{name}: {unexpected:?}");
+        assert_eq!(report["runs"], report["agree"], "{name}");
+        assert!(report["runs"].as_u64().unwrap() >= 3, "{name}");
+    }
 }
 
 #[test]

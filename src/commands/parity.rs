@@ -225,6 +225,26 @@ pub fn kernel_replay(
     Ok(KernelReplay { records, result })
 }
 
+/// The programs the kernel did not load (rejected, or could not judge), as one message.
+pub fn load_failures(object: &Object, result: &KResult) -> Option<String> {
+    let lines: Vec<String> = object
+        .programs
+        .iter()
+        .zip(&result.programs)
+        .filter_map(|(p, o)| match o {
+            LoadOutcome::Rejected { errno, log } => Some(format!(
+                "program {}: the kernel rejected it ({}): {}",
+                p.name,
+                std::io::Error::from_raw_os_error(*errno),
+                last_line(log)
+            )),
+            LoadOutcome::CouldNotJudge(why) => Some(format!("program {}: {why}", p.name)),
+            _ => None,
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("; "))
+}
+
 /// The verifier's message: the last meaningful line of its log.
 pub fn last_line(log: &str) -> &str {
     log.lines()

@@ -286,7 +286,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             .map_err(|e| format!("{file}: {e}"))?;
         let r = ebpf_sim::sim::run::Replay {
             records: k.records,
-            error: None,
+            error: super::parity::load_failures(&machine.object, &k.result),
         };
         (r, Some(k.result))
     } else {
