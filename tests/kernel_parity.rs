@@ -336,3 +336,36 @@ fn conformance_suite_against_the_kernel() {
     assert!(differ.is_empty(), "{}", differ.join("\n"));
     assert!(agree > 100, "only {agree} programs agree");
 }
+
+#[test]
+fn run_with_the_kernel_backend_prints_records_and_maps() {
+    if !kernel_available() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json", "--dump-maps"])
+        .arg(root().join("testdata/obj/rt_packet.bpf.o"))
+        .arg("--trace")
+        .arg(root().join("testdata/traces/rt_packet.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let returns: Vec<&Value> = lines.iter().filter(|v| v["type"] == "return").collect();
+    assert_eq!(returns.len(), 2, "{lines:?}");
+    assert_eq!(returns[0]["program"], "strip_ethernet");
+    assert_eq!(returns[0]["r0"], 2);
+    assert!(returns[0]["packet"]
+        .as_str()
+        .unwrap()
+        .starts_with("45000028"));
+    assert_eq!(returns[1]["r0"], 7);
+    assert!(lines.iter().any(|v| v["type"] == "map"));
+}

@@ -853,3 +853,76 @@ mod imp {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn insns(v: &[(u8, u8, i16, i32)]) -> Vec<u8> {
+        v.iter()
+            .flat_map(|&(code, regs, off, imm)| {
+                let mut b = vec![code, regs];
+                b.extend_from_slice(&off.to_le_bytes());
+                b.extend_from_slice(&imm.to_le_bytes());
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn global_data_map_values_and_test_runs() {
+        if let Err(e) = crate::availability() {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+        let obj = KObject {
+            maps: vec![KMap {
+                name: "t.rodata".into(),
+                map_type: 2,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 1,
+                data: vec![1, 0, 0, 0, 42, 0, 0, 0],
+                freeze: true,
+                ..KMap::default()
+            }],
+            programs: vec![KProgram {
+                name: "read_global".into(),
+                prog_type: prog_type::XDP,
+                // r1 = &rodata + 4; r0 = *(u32 *)r1; exit
+                insns: insns(&[
+                    (0x18, 0x61, 0, 0),
+                    (0, 0, 0, 4),
+                    (0x61, 0x10, 0, 0),
+                    (0x95, 0, 0, 0),
+                ]),
+                load: true,
+                ..KProgram::default()
+            }],
+            license: "GPL".into(),
+        };
+        let run = KRun {
+            program: 0,
+            data_in: Some(vec![0xab; 20]),
+            ..KRun::default()
+        };
+        let res = run_object(&obj, &[run]).unwrap();
+        assert_eq!(res.programs[0], LoadOutcome::Loaded);
+        assert_eq!(res.runs[0].retval, 42, "{:?}", res.runs[0]);
+        assert_eq!(res.runs[0].data_out.as_deref(), Some(&[0xab; 20][..]));
+        assert_eq!(
+            res.maps[0],
+            Some(vec![(
+                vec![0, 0, 0, 0],
+                vec![vec![1, 0, 0, 0, 42, 0, 0, 0]]
+            )])
+        );
+    }
+
+    #[test]
+    fn func_btf_layout() {
+        let (btf, info) = func_btf(&[(0, "main".into()), (5, "cb".into())]);
+        assert_eq!(&btf[..2], &0xeb9fu16.to_le_bytes());
+        assert_eq!(info, [0, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0]);
+    }
+}
