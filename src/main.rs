@@ -30,6 +30,15 @@ pub enum Format {
     Hex,
 }
 
+/// Where `run` runs programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The simulator (no kernel).
+    Sim,
+    /// The real kernel, through BPF_PROG_TEST_RUN.
+    Kernel,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Assemble eBPF assembler text (bpf_conformance syntax) into bytecode.
@@ -107,6 +116,10 @@ enum Command {
         /// handled.
         #[arg(short, long)]
         verbose: bool,
+        /// Where programs run: the simulator, or the real kernel (BPF_PROG_TEST_RUN:
+        /// xdp, tc, socket filter, cgroup_skb and raw_tp programs; needs root).
+        #[arg(long, value_enum, default_value = "sim")]
+        backend: Backend,
         /// Skip the verifier (by default every attached program is verified first and a
         /// program the kernel would reject is not run). Runtime checks still hold.
         #[arg(long)]
@@ -156,6 +169,31 @@ enum Command {
         #[arg(long, default_value_t = ebpf_sim::vm::interp::DEFAULT_BUDGET)]
         budget: u64,
     },
+    /// Run a trace through the simulator and the real kernel (BPF_PROG_TEST_RUN) and
+    /// show where they differ: return values, packets, ring buffer records and final map
+    /// contents. Exits non-zero on a difference. Needs root.
+    Parity {
+        /// A `.bpf.o` object or an eunomia `package.json`.
+        file: PathBuf,
+        /// The trace of events to replay (JSON).
+        #[arg(long, value_name = "FILE")]
+        trace: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The simulator's engine.
+        #[arg(long, default_value_t = Engine::default())]
+        engine: Engine,
+        /// Most instructions one simulated program run may execute.
+        #[arg(long, default_value_t = ebpf_sim::vm::interp::DEFAULT_BUDGET)]
+        budget: u64,
+        /// Resolve CO-RE relocations against this BTF.
+        #[arg(long, value_name = "PATH")]
+        btf: Option<PathBuf>,
+        /// Only attach these programs (repeatable).
+        #[arg(long = "prog", value_name = "NAME")]
+        progs: Vec<String>,
+    },
     /// Tell whether the kernel's verifier would load each program of an object or package,
     /// with the kernel's message, the instruction and its source line when it would not.
     /// Exits non-zero if any program would be rejected.
@@ -198,6 +236,7 @@ fn main() -> ExitCode {
             maps,
             progs,
             verbose,
+            backend,
             no_verify,
             package_args,
         } => commands::run(commands::RunArgs {
@@ -212,8 +251,26 @@ fn main() -> ExitCode {
             maps,
             verbose,
             progs,
-            verify: !no_verify,
+            verify: !no_verify && backend == Backend::Sim,
+            kernel: backend == Backend::Kernel,
             package_args,
+        }),
+        Command::Parity {
+            file,
+            trace,
+            json,
+            engine,
+            budget,
+            btf,
+            progs,
+        } => commands::parity(commands::ParityArgs {
+            file,
+            trace,
+            json,
+            engine,
+            budget,
+            btf,
+            progs,
         }),
         Command::Exec {
             program,

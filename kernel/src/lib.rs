@@ -12,12 +12,14 @@
 
 pub mod error;
 pub mod map;
+pub mod object;
 pub mod prog;
 #[cfg(target_os = "linux")]
 pub mod syscall;
 
 pub use error::KernelError;
 pub use map::MapSpec;
+pub use object::{run_object, KObject, KResult, KRun, LoadOutcome, RunOutcome};
 pub use prog::{load_in_child, Judgement, LoadRequest};
 
 /// Whether this process can load programs into the kernel; `Err` gives the reason (not

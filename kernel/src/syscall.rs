@@ -42,6 +42,10 @@ pub mod prog_load {
     pub const LOG_SIZE: usize = 28;
     pub const LOG_BUF: usize = 32;
     pub const EXPECTED_ATTACH_TYPE: usize = 68;
+    pub const PROG_BTF_FD: usize = 72;
+    pub const FUNC_INFO_REC_SIZE: usize = 76;
+    pub const FUNC_INFO: usize = 80;
+    pub const FUNC_INFO_CNT: usize = 88;
 }
 
 /// `union bpf_attr` offsets for `BPF_MAP_CREATE`.
@@ -82,4 +86,60 @@ pub fn errno() -> i32 {
 /// `bpf()` as a `Result` naming the operation.
 pub fn bpf_op(op: &'static str, cmd: i32, attr: &mut Attr) -> Result<i32, KernelError> {
     bpf(cmd, attr).map_err(|errno| KernelError::Os { op, errno })
+}
+
+/// `BPF_MAP_LOOKUP_ELEM`.
+pub const BPF_MAP_LOOKUP_ELEM: i32 = 1;
+/// `BPF_MAP_UPDATE_ELEM`.
+pub const BPF_MAP_UPDATE_ELEM: i32 = 2;
+/// `BPF_MAP_GET_NEXT_KEY`.
+pub const BPF_MAP_GET_NEXT_KEY: i32 = 4;
+/// `BPF_PROG_TEST_RUN`.
+pub const BPF_PROG_TEST_RUN: i32 = 10;
+/// `BPF_BTF_LOAD`.
+pub const BPF_BTF_LOAD: i32 = 18;
+/// `BPF_MAP_FREEZE`.
+pub const BPF_MAP_FREEZE: i32 = 22;
+
+/// `union bpf_attr` offsets of the map element commands.
+pub mod map_elem {
+    pub const MAP_FD: usize = 0;
+    pub const KEY: usize = 8;
+    pub const VALUE: usize = 16;
+    pub const FLAGS: usize = 24;
+}
+
+/// `union bpf_attr` offsets for `BPF_MAP_CREATE` beyond [`map_create`]'s.
+pub mod map_create_ext {
+    pub const INNER_MAP_FD: usize = 20;
+    pub const NUMA_NODE: usize = 24;
+    pub const MAP_NAME: usize = 28;
+    pub const MAP_EXTRA: usize = 64;
+}
+
+/// `union bpf_attr` offsets for `BPF_PROG_TEST_RUN`.
+pub mod test_run {
+    pub const PROG_FD: usize = 0;
+    pub const RETVAL: usize = 4;
+    pub const DATA_SIZE_IN: usize = 8;
+    pub const DATA_SIZE_OUT: usize = 12;
+    pub const DATA_IN: usize = 16;
+    pub const DATA_OUT: usize = 24;
+    pub const REPEAT: usize = 32;
+    pub const DURATION: usize = 36;
+    pub const CTX_SIZE_IN: usize = 40;
+    pub const CTX_SIZE_OUT: usize = 44;
+    pub const CTX_IN: usize = 48;
+    pub const CTX_OUT: usize = 56;
+    pub const FLAGS: usize = 64;
+    pub const CPU: usize = 68;
+    /// `BPF_F_TEST_RUN_ON_CPU`.
+    pub const F_RUN_ON_CPU: u32 = 1;
+}
+
+impl Attr {
+    /// Reads a `u32` field.
+    pub fn get_u32(&self, off: usize) -> u32 {
+        u32::from_ne_bytes(self.0[off..off + 4].try_into().unwrap())
+    }
 }

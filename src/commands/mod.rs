@@ -2,11 +2,13 @@
 
 mod bare;
 mod object;
+mod parity;
 mod run;
 mod verify;
 
 pub use bare::{asm, disasm, exec};
 pub use object::{inspect, is_loadable};
+pub use parity::{parity, ParityArgs};
 pub use run::{run, RunArgs};
 
 /// `disasm`: a program of an object or package (with source lines), or bare bytecode.

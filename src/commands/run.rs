@@ -32,6 +32,8 @@ pub struct RunArgs {
     pub progs: Vec<String>,
     /// Verify every attached program before running.
     pub verify: bool,
+    /// Run in the real kernel (BPF_PROG_TEST_RUN) instead of the simulator.
+    pub kernel: bool,
     /// Options after the file: the package's global variables (`--pid 42`).
     pub package_args: Vec<String>,
 }
@@ -276,7 +278,20 @@ pub fn run(args: RunArgs) -> CmdResult {
                 .collect()
         })
         .unwrap_or_default();
-    let replayed = replay(&mut machine, &trace, &attached, &samples);
+    if args.kernel && !args.maps.is_empty() {
+        return Err("--map is not supported with --backend kernel".into());
+    }
+    let (replayed, kernel) = if args.kernel {
+        let k = super::parity::kernel_replay(&machine.object, &trace, &attached)
+            .map_err(|e| format!("{file}: {e}"))?;
+        let r = ebpf_sim::sim::run::Replay {
+            records: k.records,
+            error: super::parity::load_failures(&machine.object, &k.result),
+        };
+        (r, Some(k.result))
+    } else {
+        (replay(&mut machine, &trace, &attached, &samples), None)
+    };
     let records = replayed.records;
     let boot = trace.config.boot_wallclock.unwrap_or(0);
     let info = OutputInfo::new(&machine.object, package, boot, args.verbose);
@@ -319,7 +334,14 @@ pub fn run(args: RunArgs) -> CmdResult {
         }
     }
     if args.dump_maps {
-        out.push_str(&dump_maps(&machine, args.json));
+        match &kernel {
+            Some(k) => out.push_str(&super::parity::dump_kernel_maps(
+                &machine.object,
+                k,
+                args.json,
+            )),
+            None => out.push_str(&dump_maps(&machine, args.json)),
+        }
     }
     std::io::stdout()
         .write_all(out.as_bytes())
