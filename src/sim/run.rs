@@ -333,6 +333,7 @@ fn build_ctx(
     ev: &Event,
     info: &HookInfo,
     kind: CtxKind,
+    l3_only: bool,
     task: &TaskSpec,
     em: &mut SimMemory,
 ) -> Result<Ctx, String> {
@@ -485,8 +486,10 @@ fn build_ctx(
             let buf = HostBuffer::zeroed(PACKET_HEADROOM + data.len() + PACKET_TAILROOM);
             buf.write(PACKET_HEADROOM, &data)
                 .map_err(|_| "packet too large")?;
-            let start = PACKET_BASE + PACKET_HEADROOM as u64;
-            let end = start + data.len() as u64;
+            // cgroup_skb programs see the packet from its network header, as in the kernel.
+            let l2 = if l3_only { 14.min(data.len()) } else { 0 };
+            let start = PACKET_BASE + (PACKET_HEADROOM + l2) as u64;
+            let end = PACKET_BASE + (PACKET_HEADROOM + data.len()) as u64;
             let ifindex = ev.ifindex.unwrap_or(1) as u64;
             let bytes = if kind == CtxKind::Xdp {
                 let mut b = vec![0u8; netctx::XDP_SIZE];
@@ -497,7 +500,7 @@ fn build_ctx(
                 b
             } else {
                 let mut b = vec![0u8; netctx::SKB_SIZE];
-                put(&mut b, netctx::SKB_LEN, 4, data.len() as u64);
+                put(&mut b, netctx::SKB_LEN, 4, (data.len() - l2) as u64);
                 // protocol: the EtherType, in network order as the kernel stores it
                 if data.len() >= 14 {
                     put(
@@ -516,7 +519,7 @@ fn build_ctx(
             };
             Ok(Ctx {
                 bytes,
-                packet: Some((buf, PACKET_HEADROOM, PACKET_HEADROOM + data.len())),
+                packet: Some((buf, PACKET_HEADROOM + l2, PACKET_HEADROOM + data.len())),
             })
         }
         CtxKind::Raw => Err("this program type needs its context as \"ctx_hex\"".into()),
@@ -678,8 +681,15 @@ fn replay_into(
         for &p in targets {
             let prog = &machine.programs[p];
             ctxs.push(
-                build_ctx(ev, info, prog.ctx, &task, &mut em)
-                    .map_err(|m| err(format!("program {}: {m}", prog.name)))?,
+                build_ctx(
+                    ev,
+                    info,
+                    prog.ctx,
+                    prog.prog_type == crate::loader::ProgramType::CgroupSkb,
+                    &task,
+                    &mut em,
+                )
+                .map_err(|m| err(format!("program {}: {m}", prog.name)))?,
             );
         }
         let cpu = ev.cpu;
