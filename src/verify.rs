@@ -2,14 +2,17 @@
 //! options (maps as [`MapInfo`], the program type's kernel number, BTF line info for
 //! messages). `ebpf-sim verify` and the runtime use these.
 
-use ebpf_sim_loader::{MapOrigin, Object, Program};
-use ebpf_sim_vm::verifier::{verify, MapInfo, Rejection, Verdict, VerifyOptions};
+use ebpf_sim_loader::{MapDef, MapOrigin, Object, Program};
+use ebpf_sim_vm::verifier::{verify, InnerMapInfo, MapInfo, Rejection, Verdict, VerifyOptions};
 
 /// `BPF_F_RDONLY_PROG`.
 const RDONLY_PROG: u32 = 1 << 7;
 
 /// What the verifier needs to know of an object's maps, indexed like [`Object::maps`].
 pub fn map_infos(obj: &Object) -> Vec<MapInfo> {
+    let readonly = |m: &MapDef| {
+        matches!(m.origin, MapOrigin::GlobalData { readonly: true }) || m.flags & RDONLY_PROG != 0
+    };
     obj.maps
         .iter()
         .map(|m| MapInfo {
@@ -17,8 +20,14 @@ pub fn map_infos(obj: &Object) -> Vec<MapInfo> {
             key_size: m.key_size,
             value_size: m.value_size,
             max_entries: m.max_entries,
-            readonly: matches!(m.origin, MapOrigin::GlobalData { readonly: true })
-                || m.flags & RDONLY_PROG != 0,
+            readonly: readonly(m),
+            inner: m.inner.as_deref().map(|i| InnerMapInfo {
+                map_type: i.map_type,
+                key_size: i.key_size,
+                value_size: i.value_size,
+                max_entries: i.max_entries,
+                readonly: readonly(i),
+            }),
         })
         .collect()
 }

@@ -22,6 +22,10 @@ pub struct Cfg {
     pub prune_point: Vec<bool>,
     /// Per slot: registers (bit per register) read before being written on some path.
     pub live_in: Vec<u16>,
+    /// Per slot: registers whose value, when a scalar, may decide something on some path
+    /// (see [`precise_use_def`]); other scalars are alike for pruning, as the kernel's
+    /// imprecise scalars.
+    pub precise_in: Vec<u16>,
     /// Static call graph: (caller subprog, callee subprog).
     pub calls: Vec<(usize, usize)>,
 }
@@ -137,6 +141,64 @@ fn use_def(d: &Decoded) -> (u16, u16) {
         }
         Op::Callx => (dst | 0x3e, r0_5),
         Op::Exit => (1, 0),
+    }
+}
+
+/// For the precision analysis: `(always, from_dst, def)`, where `always` are the
+/// registers whose scalar values an instruction itself may depend on (pointer arithmetic,
+/// branch decisions, memory addresses and stored values, helper arguments that are not
+/// `ARG_ANYTHING`, returned values), `from_dst` those that matter only if the value
+/// written to the destination does, and `def` the registers written.
+///
+/// A backward analysis over these gives, per instruction, the registers whose scalar
+/// values may influence any later check or branch; the others may be anything without
+/// changing the verdict (the kernel finds the same with `mark_chain_precision`, on demand).
+fn precise_use_def(d: &Decoded) -> (u16, u16, u16) {
+    let Insn { dst, src, .. } = d.insn;
+    let (dst, src) = (1u16 << (dst & 15), 1u16 << (src & 15));
+    let r0_5: u16 = 0x3f;
+    let r1_5: u16 = 0x3e;
+    match d.spec.op {
+        Op::Alu { op, reg, is64 } => {
+            let src = if reg { src } else { 0 };
+            match op {
+                isa::AluOp::Mov
+                | isa::AluOp::Movsx8
+                | isa::AluOp::Movsx16
+                | isa::AluOp::Movsx32 => (0, src, dst),
+                // Pointer arithmetic: the scalar offset decides bounds and errors.
+                isa::AluOp::Add | isa::AluOp::Sub if is64 && reg => (dst | src, 0, dst),
+                _ => (0, dst | src, dst),
+            }
+        }
+        Op::End { .. } => (0, dst, dst),
+        Op::Load { .. } => (src, 0, dst),
+        Op::StoreImm { .. } => (dst, 0, 0),
+        Op::StoreReg { .. } => (dst | src, 0, 0),
+        Op::Atomic { .. } => (dst | src | 1, 0, 0),
+        Op::Lddw => (0, 0, dst),
+        Op::LdAbs { .. } => (1 << 6, 0, r0_5),
+        Op::LdInd { .. } => ((1 << 6) | src, 0, r0_5),
+        Op::Ja { .. } => (0, 0, 0),
+        Op::Jmp { reg, .. } => (dst | if reg { src } else { 0 }, 0, 0),
+        Op::Call => {
+            let args = if d.insn.src != pseudo::CALL_HELPER {
+                r1_5
+            } else {
+                match helpers::proto(d.insn.imm as u32) {
+                    Some(p) if p.callback.is_none() => p
+                        .args
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| !matches!(a, helpers::Arg::None | helpers::Arg::Anything))
+                        .fold(0u16, |m, (k, _)| m | (1 << (k + 1))),
+                    _ => r1_5,
+                }
+            };
+            (args, 0, r0_5)
+        }
+        Op::Callx => (dst | r1_5, 0, r0_5),
+        Op::Exit => (1, 0, 0),
     }
 }
 
@@ -406,6 +468,37 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
         }
     }
 
+    // Registers whose scalar values matter, the same way.
+    let mut precise_in = vec![0u16; len];
+    let pud: Vec<(u16, u16, u16)> = insns
+        .iter()
+        .map(|d| d.as_ref().map(precise_use_def).unwrap_or((0, 0, 0)))
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in (0..len).rev() {
+            let Some(d) = insns[i] else { continue };
+            let next = i + d.slots();
+            let at = |j: usize| precise_in.get(j).copied().unwrap_or(0);
+            let out = match d.spec.op {
+                Op::Exit => 0,
+                Op::Ja { .. } => target[i].map(at).unwrap_or(0),
+                Op::Jmp { .. } => at(next) | target[i].map(at).unwrap_or(0),
+                _ => at(next),
+            };
+            let (always, from_dst, def) = pud[i];
+            let dst_matters = out & def & (1 << (d.insn.dst & 15)) != 0;
+            let v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
+            if v != precise_in[i] {
+                precise_in[i] = v;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
     Ok(Cfg {
         insns,
         target,
@@ -413,6 +506,7 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
         subprog_of,
         prune_point,
         live_in,
+        precise_in,
         calls,
     })
 }

@@ -9,7 +9,7 @@ use super::ctx::{self, CtxField};
 use super::helpers::{self, Arg, Callback, Ret};
 use super::scalar::{Scalar, Tnum};
 use super::state::{state_covers, ByteKind, Frame, Ref, Reg, RegType, Slot, State, SLOTS};
-use super::{CtxAccess, ErrorClass, Facts, Fail, Verdict, VerifyOptions};
+use super::{CtxAccess, ErrorClass, Facts, Fail, MapInfo, Verdict, VerifyOptions};
 use crate::disasm::format_insn;
 use crate::isa::{
     pseudo, AluOp, AtomicOp, Decoded, Endian, JmpCond, Op, Size, MAX_CALL_FRAMES, STACK_SIZE,
@@ -25,6 +25,9 @@ const MAX_LOG: usize = 16 << 20;
 const MAX_STATES_PER_INSN: usize = 64;
 /// Most branches waiting to be explored (`BPF_COMPLEXITY_LIMIT_JMP_SEQ`).
 const MAX_PENDING: usize = 8192;
+/// Set in the `aux` of a map pointer that came from a lookup in a map of maps: it names
+/// the inner map template of the map whose index is in the other bits.
+const INNER_MAP: u32 = 1 << 31;
 
 type R<T> = Result<T, Fail>;
 
@@ -310,7 +313,23 @@ impl<'a> Checker<'a> {
     }
 
     fn map_name(&self) -> impl Fn(u32) -> String + '_ {
-        |i| format!("{i}")
+        |i| {
+            if i & INNER_MAP != 0 {
+                format!("{}.inner", i & !INNER_MAP)
+            } else {
+                format!("{i}")
+            }
+        }
+    }
+
+    /// The map a map pointer's or map value's `aux` names (see [`INNER_MAP`]).
+    fn map_info(&self, aux: u32) -> Option<MapInfo> {
+        let m = self.opts.maps.get((aux & !INNER_MAP) as usize)?;
+        if aux & INNER_MAP != 0 {
+            m.inner_map()
+        } else {
+            Some(*m)
+        }
     }
 
     pub fn run(&mut self) -> R<()> {
@@ -342,16 +361,17 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Registers that matter per frame at `pc`.
-    fn live_masks(&self, st: &State, pc: usize) -> Vec<u16> {
+    /// Registers that matter per frame at `pc`, from a per-slot analysis (`live_in` or
+    /// `precise_in`): in callers, the callee-saved ones at the return address.
+    fn frame_masks(&self, per_slot: &[u16], st: &State, pc: usize) -> Vec<u16> {
         let n = st.frames.len();
         (0..n)
             .map(|k| {
                 if k + 1 == n {
-                    self.cfg.live_in.get(pc).copied().unwrap_or(u16::MAX)
+                    per_slot.get(pc).copied().unwrap_or(u16::MAX)
                 } else {
                     let ret = st.frames[k + 1].callsite + 1;
-                    (self.cfg.live_in.get(ret).copied().unwrap_or(u16::MAX) & 0x7c0) | (1 << 10)
+                    (per_slot.get(ret).copied().unwrap_or(u16::MAX) & 0x7c0) | (1 << 10)
                 }
             })
             .collect()
@@ -359,19 +379,20 @@ impl<'a> Checker<'a> {
 
     /// Prunes the path if a remembered state covers it; else remembers it.
     fn visit(&mut self, st: &State, pc: usize, cp: Option<u32>) -> R<Option<u32>> {
-        let live = self.live_masks(st, pc);
+        let live = self.frame_masks(&self.cfg.live_in, st, pc);
+        let precise = self.frame_masks(&self.cfg.precise_in, st, pc);
         if let Some(list) = self.explored.get(&pc) {
             for &n in list {
                 let node = &self.nodes[n as usize];
                 if node.live > 0 {
-                    if state_covers(&node.state, st, &live, true) {
+                    if state_covers(&node.state, st, &live, &precise, true) {
                         return fail(
                             pc,
                             ErrorClass::InfiniteLoop,
                             format!("infinite loop detected at insn {pc}"),
                         );
                     }
-                } else if state_covers(&node.state, st, &live, false) {
+                } else if state_covers(&node.state, st, &live, &precise, false) {
                     return Ok(None);
                 }
             }
@@ -1271,8 +1292,8 @@ impl<'a> Checker<'a> {
             if zero(&other) {
                 if p.ty.is_or_null() {
                     let mut taken = st.clone();
-                    mark_null(&mut taken, p.id, cond == Eq);
-                    mark_null(st, p.id, cond != Eq);
+                    mark_null(&mut taken, p.id, cond == Eq, self.opts.maps);
+                    mark_null(st, p.id, cond != Eq, self.opts.maps);
                     return Flow::Branch(Box::new(taken), target);
                 }
                 if p.ty != RegType::BtfId && p.ty != RegType::Scalar {
@@ -1430,7 +1451,7 @@ impl<'a> Checker<'a> {
             RegType::MapValue | RegType::RingbufMem | RegType::Mem | RegType::MapKey => {
                 let (limit, what) = self.region(&ptr);
                 if ptr.ty == RegType::MapValue && write {
-                    if let Some(m) = self.opts.maps.get(ptr.aux as usize) {
+                    if let Some(m) = self.map_info(ptr.aux) {
                         if m.readonly {
                             return fail(
                                 pc,
@@ -1503,17 +1524,13 @@ impl<'a> Checker<'a> {
     fn region(&self, ptr: &Reg) -> (i64, &'static str) {
         match ptr.ty {
             RegType::MapValue => (
-                self.opts
-                    .maps
-                    .get(ptr.aux as usize)
+                self.map_info(ptr.aux)
                     .map(|m| m.value_size as i64)
                     .unwrap_or(0),
                 "map value, value_size",
             ),
             RegType::MapKey => (
-                self.opts
-                    .maps
-                    .get(ptr.aux as usize)
+                self.map_info(ptr.aux)
                     .map(|m| m.key_size as i64)
                     .unwrap_or(0),
                 "map key, key_size",
@@ -1592,8 +1609,7 @@ impl<'a> Checker<'a> {
                 if write {
                     let slot = frame.slot_mut(s);
                     if slot.bytes[0] == ByteKind::Spill {
-                        slot.bytes = [ByteKind::Misc; 8];
-                        slot.spill = Reg::NOT_INIT;
+                        slot.scrub_spill(false);
                     }
                     slot.bytes[b] = ByteKind::Misc;
                 } else if frame.slot(s).bytes[b] == ByteKind::Invalid && !privileged {
@@ -1631,17 +1647,19 @@ impl<'a> Checker<'a> {
                 }
             }
             let zero = val.and_then(|v| v.const_value()) == Some(0);
+            if let Some(v) = val.filter(|v| v.is_scalar() && !zero && o % 8 == 0) {
+                // A narrow spill (the kernel's `save_register_state` with size < 8): the
+                // register is kept for the low `size` bytes; a fill of at most that many
+                // bytes at the same offset gives it back (truncated).
+                frame.slot_mut(s0).spill_narrow(v, size as usize);
+                return Ok(Reg::NOT_INIT);
+            }
             for x in o..o + size {
                 let (s, b) = pos(x);
                 let slot = frame.slot_mut(s);
                 if slot.bytes[0] == ByteKind::Spill {
                     let keep_zero = slot.spill.const_value() == Some(0);
-                    slot.bytes = [if keep_zero {
-                        ByteKind::Zero
-                    } else {
-                        ByteKind::Misc
-                    }; 8];
-                    slot.spill = Reg::NOT_INIT;
+                    slot.scrub_spill(keep_zero);
                 }
                 slot.bytes[b] = if zero { ByteKind::Zero } else { ByteKind::Misc };
             }
@@ -1649,8 +1667,20 @@ impl<'a> Checker<'a> {
         }
         // Reads (and the read half of atomics).
         let slot = frame.slot(s0);
-        if slot.is_spill() && o % 8 == 0 && size == 8 && kind == Access::Read {
-            return Ok(slot.spill);
+        if slot.is_spill() && o % 8 == 0 && kind == Access::Read {
+            if size == 8 && slot.spill_size() == 8 {
+                return Ok(slot.spill);
+            }
+            // A narrow fill at the spill's offset (`bpf_stack_narrow_access_ok`): the
+            // spilled scalar, truncated; it stays linked to the slot if it fits.
+            if slot.spill.is_scalar() && (size as usize) <= slot.spill_size() && size < 8 {
+                let bits = size as u32 * 8;
+                let mut r = Reg::scalar(slot.spill.var.truncate(size as usize));
+                if slot.spill.var.umax >> bits == 0 {
+                    r.id = slot.spill.id;
+                }
+                return Ok(r);
+            }
         }
         let mut all_zero = true;
         for x in o..o + size {
@@ -1677,20 +1707,18 @@ impl<'a> Checker<'a> {
             }
         }
         let _ = b0;
-        // A partial read of a spilled constant gives its bytes.
-        if slot.is_spill() && size < 8 && (o + size - 1 - o) < 8 && pos(o + size - 1).0 == s0 {
+        // A partial read of a spilled constant at the spill's offset (reads are handled
+        // above; this is the read half of an atomic) gives its low bytes. Elsewhere in the
+        // slot, the kernel knows nothing of the bytes.
+        if slot.is_spill() && size < 8 && b0 == 0 && size as usize <= slot.spill_size() {
             if let Some(v) = slot.spill.const_value() {
-                let shift = (b0 * 8) as u32;
-                let v = v.checked_shr(shift).unwrap_or(0);
-                let v = if size == 8 {
-                    v
-                } else {
-                    v & ((1u64 << (size * 8)) - 1)
-                };
+                let v = v & ((1u64 << (size * 8)) - 1);
                 if kind == Access::Atomic {
                     let sl = frame.slot_mut(s0);
-                    sl.bytes = [ByteKind::Misc; 8];
-                    sl.spill = Reg::NOT_INIT;
+                    sl.scrub_spill(false);
+                    for b in &mut sl.bytes[b0..b0 + size as usize] {
+                        *b = ByteKind::Misc;
+                    }
                 }
                 return Ok(Reg::constant(v));
             }
@@ -1700,8 +1728,7 @@ impl<'a> Checker<'a> {
                 let (s, b) = pos(x);
                 let sl = frame.slot_mut(s);
                 if sl.bytes[0] == ByteKind::Spill {
-                    sl.bytes = [ByteKind::Misc; 8];
-                    sl.spill = Reg::NOT_INIT;
+                    sl.scrub_spill(false);
                 }
                 sl.bytes[b] = ByteKind::Misc;
             }
@@ -1741,7 +1768,7 @@ impl<'a> Checker<'a> {
             RegType::MapValue | RegType::MapKey | RegType::RingbufMem | RegType::Mem => {
                 let (limit, what) = self.region(ptr);
                 if ptr.ty == RegType::MapValue && write {
-                    if let Some(m) = self.opts.maps.get(ptr.aux as usize) {
+                    if let Some(m) = self.map_info(ptr.aux) {
                         if m.readonly {
                             return fail(
                                 pc,
@@ -1836,7 +1863,7 @@ impl<'a> Checker<'a> {
                     if reg.ty != RegType::MapPtr {
                         type_err(r, &reg, "map_ptr")?;
                     }
-                    if let Some(m) = self.opts.maps.get(reg.aux as usize) {
+                    if let Some(m) = self.map_info(reg.aux) {
                         if !helpers::map_compatible(m.map_type, id, &proto) {
                             return fail(
                                 pc,
@@ -1861,7 +1888,7 @@ impl<'a> Checker<'a> {
                     ) {
                         type_err(r, &reg, "fp, pkt, pkt_meta, map_key, map_value")?;
                     }
-                    let m = map.and_then(|m| self.opts.maps.get(m as usize));
+                    let m = map.and_then(|m| self.map_info(m));
                     let size = m
                         .map(|m| {
                             if *arg == Arg::MapKey {
@@ -2194,8 +2221,10 @@ fn set_scalar(st: &mut State, r: u8, old: Reg, v: Scalar) {
     }
 }
 
-/// After a NULL check: every copy of the pointer with `id` is NULL (a scalar 0) or not.
-fn mark_null(st: &mut State, id: u32, is_null: bool) {
+/// After a NULL check: every copy of the pointer with `id` is NULL (a scalar 0) or not;
+/// not NULL, a value of a map of maps is its inner map (the kernel's
+/// `mark_ptr_not_null_reg`).
+fn mark_null(st: &mut State, id: u32, is_null: bool, maps: &[MapInfo]) {
     let mut released = Vec::new();
     st.for_each_reg(|r| {
         if r.ty.is_or_null() && r.id == id {
@@ -2206,6 +2235,12 @@ fn mark_null(st: &mut State, id: u32, is_null: bool) {
                 *r = Reg::constant(0);
             } else {
                 r.ty = match r.ty {
+                    RegType::MapValueOrNull
+                        if maps.get(r.aux as usize).is_some_and(|m| m.inner.is_some()) =>
+                    {
+                        r.aux |= INNER_MAP;
+                        RegType::MapPtr
+                    }
                     RegType::MapValueOrNull => RegType::MapValue,
                     _ => RegType::RingbufMem,
                 };

@@ -85,6 +85,8 @@ const RINGBUF: u32 = 27;
 const PERF_EVENT_ARRAY: u32 = 4;
 const PROG_ARRAY: u32 = 3;
 const STACK_TRACE: u32 = 7;
+const ARRAY_OF_MAPS: u32 = 12;
+const HASH_OF_MAPS: u32 = 13;
 
 /// Helpers that a map type is reserved to (map type, helper ids).
 const RESERVED: &[(u32, &[u32])] = &[
@@ -92,6 +94,9 @@ const RESERVED: &[(u32, &[u32])] = &[
     (PERF_EVENT_ARRAY, &[22, 25, 55, 111, 121]),
     (PROG_ARRAY, &[12]),
     (STACK_TRACE, &[27]),
+    // Programs only look maps of maps up.
+    (ARRAY_OF_MAPS, &[1]),
+    (HASH_OF_MAPS, &[1]),
 ];
 
 /// Whether `map_type` may be passed to helper `id` (the kernel's

@@ -20,8 +20,12 @@
 //! `lddw` pairs and map indices, falling off the end, unreachable code, helper ids.
 //! Then every path is walked (with the kernel's budget of 1,000,000 processed
 //! instructions) over abstract states ([`state`]): register types, constant offsets,
-//! scalar ranges ([`scalar`]), stack contents; states already proven safe prune later
-//! ones they cover, so loops over constants converge and endless loops are caught.
+//! scalar ranges ([`scalar`]), stack contents (spilled registers, also scalars spilled by
+//! narrower stores); states already proven safe prune later ones they cover, so loops
+//! over constants converge and endless loops are caught. Scalars whose values can decide
+//! nothing later (found statically, where the kernel tracks precision on demand) are not
+//! compared when pruning, so values that are only computed and printed do not multiply
+//! the states.
 //! Accesses are checked per pointer kind (stack, context layouts in [`ctx`], map values,
 //! packets after `data + n > data_end` checks, ring buffer records), helper arguments
 //! against [`helpers`] prototypes, references (ring buffer reservations) must be released
@@ -55,6 +59,35 @@ pub struct MapInfo {
     pub max_entries: u32,
     /// Read-only for programs (`.rodata`, `BPF_F_RDONLY_PROG`).
     pub readonly: bool,
+    /// For a map of maps (`ARRAY_OF_MAPS`, `HASH_OF_MAPS`): its inner map template. A
+    /// lookup in it gives, once checked for NULL, a pointer to a map of that kind
+    /// (`CONST_PTR_TO_MAP`), usable where helpers take a map.
+    pub inner: Option<InnerMapInfo>,
+}
+
+/// What the verifier knows of the inner map template of a map of maps (the kernel does
+/// not nest maps of maps, so it has no inner map of its own).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InnerMapInfo {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub readonly: bool,
+}
+
+impl MapInfo {
+    /// The inner map template as a map of its own.
+    pub fn inner_map(&self) -> Option<MapInfo> {
+        self.inner.map(|i| MapInfo {
+            map_type: i.map_type,
+            key_size: i.key_size,
+            value_size: i.value_size,
+            max_entries: i.max_entries,
+            readonly: i.readonly,
+            inner: None,
+        })
+    }
 }
 
 /// The kernel's default budget of processed instructions.

@@ -211,7 +211,9 @@ pub enum ByteKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slot {
     pub bytes: [ByteKind; 8],
-    /// The register spilled here by an 8-byte store (all bytes `Spill`).
+    /// The register spilled here: by an 8-byte store (all bytes `Spill`) or, for a
+    /// scalar, by a narrower store at the slot's start (its first bytes `Spill`; the
+    /// register is kept whole, fills of at most those bytes truncate it).
     pub spill: Reg,
 }
 
@@ -221,8 +223,46 @@ impl Slot {
         spill: Reg::NOT_INIT,
     };
 
+    /// Whether a register is spilled here (by a store at the slot's start, of 8 bytes or,
+    /// for scalars, fewer: see [`Slot::spill_size`]).
     pub fn is_spill(&self) -> bool {
         self.bytes[0] == ByteKind::Spill && self.spill.ty != RegType::NotInit
+    }
+
+    /// How many bytes from the slot's start the spilled register covers (0 if none).
+    pub fn spill_size(&self) -> usize {
+        if !self.is_spill() {
+            return 0;
+        }
+        self.bytes
+            .iter()
+            .take_while(|b| **b == ByteKind::Spill)
+            .count()
+    }
+
+    /// Spills a scalar with a store of `size` (< 8) bytes at the slot's start; the other
+    /// bytes keep what they were, spilled bytes becoming `Misc` (the kernel's
+    /// `save_register_state` and `mark_stack_slot_misc`).
+    pub fn spill_narrow(&mut self, reg: Reg, size: usize) {
+        for (k, b) in self.bytes.iter_mut().enumerate() {
+            if k < size {
+                *b = ByteKind::Spill;
+            } else if *b == ByteKind::Spill {
+                *b = ByteKind::Misc;
+            }
+        }
+        self.spill = reg;
+    }
+
+    /// Forgets the spilled register: its bytes become `Misc` (or `Zero`), the others
+    /// keep what they were.
+    pub fn scrub_spill(&mut self, zero: bool) {
+        for b in &mut self.bytes {
+            if *b == ByteKind::Spill {
+                *b = if zero { ByteKind::Zero } else { ByteKind::Misc };
+            }
+        }
+        self.spill = Reg::NOT_INIT;
     }
 }
 
@@ -337,7 +377,17 @@ impl State {
             for (k, slot) in fr.stack.iter().enumerate() {
                 let off = -8 * (k as i64 + 1);
                 if slot.is_spill() {
-                    let _ = write!(s, " fp{off}={}", slot.spill.describe(map_name));
+                    // The bytes above a narrow spill, then the register (as the kernel).
+                    let above: String = slot.bytes[slot.spill_size()..]
+                        .iter()
+                        .rev()
+                        .map(|b| match b {
+                            ByteKind::Zero => '0',
+                            ByteKind::Misc => 'm',
+                            _ => '?',
+                        })
+                        .collect();
+                    let _ = write!(s, " fp{off}={above}{}", slot.spill.describe(map_name));
                 } else if slot.bytes.iter().any(|b| *b != ByteKind::Invalid) {
                     let marks: String = slot
                         .bytes
@@ -421,15 +471,24 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool) -> bool {
         return old.bytes == cur.bytes
             && (!old.is_spill() || reg_covers(&old.spill, &cur.spill, ids, true));
     }
-    if old.is_spill() {
-        if old.spill.ty == RegType::Scalar && cur.is_spill() {
+    if old.spill_size() == 8 {
+        let cur_full = cur.spill_size() == 8;
+        if old.spill.ty == RegType::Scalar && cur_full {
             return reg_covers(&old.spill, &cur.spill, ids, false);
         }
         if old.spill.ty == RegType::Scalar && old.spill.var == Scalar::UNKNOWN {
             return cur.bytes.iter().all(|b| *b != ByteKind::Invalid)
                 && (!cur.is_spill() || cur.spill.ty == RegType::Scalar);
         }
-        return cur.is_spill() && reg_covers(&old.spill, &cur.spill, ids, false);
+        return cur_full && reg_covers(&old.spill, &cur.spill, ids, false);
+    }
+    // A narrow spill in `old` (a scalar) needs one in `cur` covering at least its bytes.
+    if old.is_spill()
+        && !(cur.is_spill()
+            && cur.spill.ty == RegType::Scalar
+            && reg_covers(&old.spill, &cur.spill, ids, false))
+    {
+        return false;
     }
     for k in 0..8 {
         let ok = match old.bytes[k] {
@@ -441,9 +500,9 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool) -> bool {
             }
             ByteKind::Zero => {
                 cur.bytes[k] == ByteKind::Zero
-                    || (cur.is_spill() && cur.spill.const_value() == Some(0))
+                    || (cur.bytes[k] == ByteKind::Spill && cur.spill.const_value() == Some(0))
             }
-            ByteKind::Spill => false,
+            ByteKind::Spill => cur.bytes[k] == ByteKind::Spill,
         };
         if !ok {
             return false;
@@ -452,8 +511,10 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool) -> bool {
     true
 }
 
-/// Whether `old` covers `cur`; `live` gives, per frame, the registers that matter.
-pub fn state_covers(old: &State, cur: &State, live: &[u16], exact: bool) -> bool {
+/// Whether `old` covers `cur`; `live` gives, per frame, the registers that matter, and
+/// `precise` those of them whose scalar values matter (unless `exact`, other scalars
+/// cover each other whatever their values).
+pub fn state_covers(old: &State, cur: &State, live: &[u16], precise: &[u16], exact: bool) -> bool {
     if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
@@ -463,8 +524,16 @@ pub fn state_covers(old: &State, cur: &State, live: &[u16], exact: bool) -> bool
             return false;
         }
         let mask = live.get(fi).copied().unwrap_or(u16::MAX);
+        let prec = precise.get(fi).copied().unwrap_or(u16::MAX);
         for r in 0..NUM_REGS {
             if mask & (1 << r) == 0 {
+                continue;
+            }
+            if !exact
+                && prec & (1 << r) == 0
+                && of.regs[r].ty == RegType::Scalar
+                && cf.regs[r].ty == RegType::Scalar
+            {
                 continue;
             }
             if !reg_covers(&of.regs[r], &cf.regs[r], &mut ids, exact) {

@@ -95,3 +95,63 @@ fn no_panics_on_garbage() {
         }
     }
 }
+
+#[test]
+fn lookups_in_maps_of_maps_give_the_inner_map() {
+    // An array of maps whose inner maps are arrays of one 8-byte value.
+    let maps = [MapInfo {
+        map_type: 12,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 4,
+        inner: Some(InnerMapInfo {
+            map_type: 2,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            readonly: false,
+        }),
+        ..Default::default()
+    }];
+    let prog = |checked: bool, off: i32| {
+        let check = if checked { "jeq %r0, 0, out\n" } else { "" };
+        format!(
+            "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx(0, 0)\ncall 1\n\
+             {check}mov %r1, %r0\nmov %r2, %r10\nadd %r2, -4\ncall 1\njeq %r0, 0, out\n\
+             ldxdw %r0, [%r0+{off}]\nout:\nmov %r0, 0\nexit"
+        )
+    };
+    let run = |src: &str| verify(&assemble(src).unwrap(), &VerifyOptions::new(1, &maps));
+    // Not NULL, the outer map's value is the inner map, whose values are 8 bytes.
+    let v = run(&prog(true, 0)).unwrap();
+    assert!(v.processed > 0);
+    let e = run(&prog(true, 8)).unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+    assert!(e.message.contains("value_size=8"), "{e}");
+    // Before its NULL check it is no map.
+    let e = run(&prog(false, 0)).unwrap_err();
+    assert_eq!(e.class, ErrorClass::HelperArg, "{e}");
+    assert!(
+        e.message
+            .contains("R1 type=map_value_or_null expected=map_ptr"),
+        "{e}"
+    );
+    // Programs may only look maps of maps up.
+    let e = run(
+        "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nmov %r3, %r2\nmov %r4, 0\n\
+         lddw %r1, map_idx(0, 0)\ncall 2\nmov %r0, 0\nexit",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("cannot pass map_type 12"), "{e}");
+    // Without an inner map template the value stays a plain 4-byte map value.
+    let plain = [MapInfo {
+        inner: None,
+        ..maps[0]
+    }];
+    let e = verify(
+        &assemble(&prog(true, 0)).unwrap(),
+        &VerifyOptions::new(1, &plain),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("expected=map_ptr"), "{e}");
+}
