@@ -280,7 +280,10 @@ struct Ctx {
     packet: Option<(HostBuffer, usize, usize)>,
 }
 
+/// Writes an integer into `size` bytes at `off` (little-endian; fields wider than 8 bytes,
+/// such as a comm given as a number, get it in their first 8).
 fn put(bytes: &mut [u8], off: usize, size: usize, v: u64) {
+    let size = size.min(8);
     if off + size <= bytes.len() {
         bytes[off..off + size].copy_from_slice(&v.to_le_bytes()[..size]);
     }
