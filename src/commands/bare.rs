@@ -87,6 +87,17 @@ pub fn disasm(input: &Path, format: Format, numbered: bool) -> CmdResult {
     Ok(())
 }
 
+/// Bare-program commands do not take objects: point to the commands that do.
+fn refuse_objects(path: &Path, instead: &str) -> CmdResult {
+    if super::is_loadable(path) {
+        return Err(format!(
+            "{}: this is a BPF object or package, not a bare program: use `ebpf-sim {instead}`",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 pub fn exec(
     program: &Path,
     mem: Option<&str>,
@@ -95,6 +106,9 @@ pub fn exec(
     engine: Engine,
     budget: u64,
 ) -> CmdResult {
+    if format == Format::Auto {
+        refuse_objects(program, "run FILE --trace T")?;
+    }
     let insns = read_program(program, format)?;
     let name = program.display();
     let prog = Program::new(insns).map_err(|e| format!("{name}: {e}"))?;

@@ -281,6 +281,9 @@ pub fn run(args: RunArgs) -> CmdResult {
     if args.kernel && !args.maps.is_empty() {
         return Err("--map is not supported with --backend kernel".into());
     }
+    if machine.programs.is_empty() {
+        eprintln!("{file}: no programs to run (it only defines types and data)");
+    }
     let (replayed, kernel) = if args.kernel {
         let k = super::parity::kernel_replay(&machine.object, &trace, &attached)
             .map_err(|e| format!("{file}: {e}"))?;
