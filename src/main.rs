@@ -172,6 +172,7 @@ enum Command {
     /// Run a trace through the simulator and the real kernel (BPF_PROG_TEST_RUN) and
     /// show where they differ: return values, packets, ring buffer records and final map
     /// contents. Exits non-zero on a difference. Needs root.
+    #[cfg(feature = "kernel-backend")]
     Parity {
         /// A `.bpf.o` object or an eunomia `package.json`.
         file: PathBuf,
@@ -255,6 +256,7 @@ fn main() -> ExitCode {
             kernel: backend == Backend::Kernel,
             package_args,
         }),
+        #[cfg(feature = "kernel-backend")]
         Command::Parity {
             file,
             trace,

@@ -2,12 +2,14 @@
 
 mod bare;
 mod object;
+#[cfg(feature = "kernel-backend")]
 mod parity;
 mod run;
 mod verify;
 
 pub use bare::{asm, disasm, exec};
 pub use object::{inspect, is_loadable};
+#[cfg(feature = "kernel-backend")]
 pub use parity::{parity, ParityArgs};
 pub use run::{run, RunArgs};
 

@@ -284,14 +284,11 @@ pub fn run(args: RunArgs) -> CmdResult {
     if machine.programs.is_empty() {
         eprintln!("{file}: no programs to run (it only defines types and data)");
     }
-    let (replayed, kernel) = if args.kernel {
-        let k = super::parity::kernel_replay(&machine.object, &trace, &attached)
+    // With the kernel backend, the map dump is the kernel's, made alongside the records.
+    let (replayed, kernel_maps) = if args.kernel {
+        let (r, maps) = kernel_run(&machine, &trace, &attached, args.json)
             .map_err(|e| format!("{file}: {e}"))?;
-        let r = ebpf_sim::sim::run::Replay {
-            records: k.records,
-            error: super::parity::load_failures(&machine.object, &k.result),
-        };
-        (r, Some(k.result))
+        (r, Some(maps))
     } else {
         (replay(&mut machine, &trace, &attached, &samples), None)
     };
@@ -337,12 +334,8 @@ pub fn run(args: RunArgs) -> CmdResult {
         }
     }
     if args.dump_maps {
-        match &kernel {
-            Some(k) => out.push_str(&super::parity::dump_kernel_maps(
-                &machine.object,
-                k,
-                args.json,
-            )),
+        match &kernel_maps {
+            Some(dump) => out.push_str(dump),
             None => out.push_str(&dump_maps(&machine, args.json)),
         }
     }
@@ -353,6 +346,34 @@ pub fn run(args: RunArgs) -> CmdResult {
         Some(e) => Err(format!("{file}: {e}")),
         None => Ok(()),
     }
+}
+
+/// Runs the trace in the real kernel: the records, and the kernel's maps as `--dump-maps`
+/// prints them.
+#[cfg(feature = "kernel-backend")]
+fn kernel_run(
+    machine: &Machine,
+    trace: &Trace,
+    attached: &[bool],
+    json: bool,
+) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
+    let k = super::parity::kernel_replay(&machine.object, trace, attached)?;
+    let maps = super::parity::dump_kernel_maps(&machine.object, &k.result, json);
+    let r = ebpf_sim::sim::run::Replay {
+        records: k.records,
+        error: super::parity::load_failures(&machine.object, &k.result),
+    };
+    Ok((r, maps))
+}
+
+#[cfg(not(feature = "kernel-backend"))]
+fn kernel_run(
+    _: &Machine,
+    _: &Trace,
+    _: &[bool],
+    _: bool,
+) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
+    Err("this ebpf-sim was built without the kernel backend (cargo feature kernel-backend)".into())
 }
 
 /// Every map's entries at the end of the run.
