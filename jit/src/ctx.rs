@@ -25,8 +25,12 @@ pub(crate) enum Status {
 pub(crate) struct JitCtx {
     pub regions: *mut Region,
     pub nregions: u64,
-    pub count: u64,
+    /// Instructions the budget still allows (negative once exceeded); JIT code keeps it in
+    /// rbp and stores it here around calls out.
+    pub remaining: i64,
     pub budget: u64,
+    /// Host address of the current frame's stack top.
+    pub stack_top: u64,
     /// r10 of the current frame.
     pub fp: u64,
     pub depth: u64,
@@ -81,7 +85,8 @@ macro_rules! offsets {
 }
 
 offsets! {
-    REGIONS = regions, NREGIONS = nregions, COUNT = count, BUDGET = budget, FP = fp,
+    REGIONS = regions, NREGIONS = nregions, REMAINING = remaining,
+    STACK_TOP = stack_top, FP = fp,
     DEPTH = depth, MAX_DEPTH = max_depth, SAVED_RSP = saved_rsp, FAULT_ADDR = fault_addr,
     FAULT_PC = fault_pc, FAULT_INFO = fault_info, STATUS = status, ARGS = args,
     SAVED_R0 = saved_r0, CALLX_R0 = callx_r0, STACK_BASE = stack_base,
@@ -153,7 +158,7 @@ fn run_callbacks(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: 
     let outer_args = unsafe { (*ctx).args };
     let mut calls = 0u64;
     for i in 0..plan.calls.len() {
-        let (depth, budget_hit) = unsafe { ((*ctx).depth as usize, (*ctx).count > (*ctx).budget) };
+        let (depth, budget_hit) = unsafe { ((*ctx).depth as usize, (*ctx).remaining < 0) };
         if budget_hit {
             let budget = unsafe { (*ctx).budget };
             return fail(unsafe { &mut *ctx }, VmError::Budget { pc, budget });
@@ -175,11 +180,12 @@ fn run_callbacks(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: 
             c.fp += 1 << REGION_SHIFT;
             (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, true);
         }
-        let saved_rsp = unsafe { (*ctx).saved_rsp };
+        let (saved_rsp, saved_top) = unsafe { ((*ctx).saved_rsp, (*ctx).stack_top) };
         let r0 = entry(ctx, target);
         unsafe {
             let c = &mut *ctx;
             c.saved_rsp = saved_rsp;
+            c.stack_top = saved_top;
             (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, false);
             c.depth -= 1;
             c.fp -= 1 << REGION_SHIFT;

@@ -162,8 +162,9 @@ impl<C> JitProgram<C> {
         let mut ctx = JitCtx {
             regions,
             nregions: nregions as u64,
-            count: 0,
+            remaining: self.config.budget.min(i64::MAX as u64) as i64,
             budget: self.config.budget,
+            stack_top: stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64,
             fp: frame_pointer(0),
             depth: 0,
             max_depth: 0,

@@ -2,8 +2,10 @@
 //!
 //! Register mapping (as the kernel's JIT): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8,
 //! r6 rbx, r7 r13, r8 r14, r9 r15. r10 is not kept in a register: its virtual value lives
-//! in the context and rbp holds the host address of the current frame's stack top, so the
-//! proven-in-frame stack accesses are a single `[rbp + off]`. r12 holds the [`JitCtx`];
+//! in the context, as is the host address of the current frame's stack top (proven-in-frame
+//! stack accesses are a load of it and `[r10 + off]`). rbp holds the instruction budget
+//! still left (charged per basic block, negative once exceeded), so the count costs a
+//! register subtraction, not a memory update. r12 holds the [`JitCtx`];
 //! r9, r10 and r11 are scratch.
 
 // dynasm! expands register operands to `.into()` calls clippy finds useless.
@@ -42,12 +44,6 @@ enum Stub {
     Budget {
         label: DynamicLabel,
         pc: usize,
-    },
-    /// A taken backward jump: check the budget, then go to the target.
-    BackEdge {
-        label: DynamicLabel,
-        pc: usize,
-        target: usize,
     },
     CallDepth {
         label: DynamicLabel,
@@ -192,10 +188,13 @@ impl Gen<'_> {
             ; xor r13d, r13d
             ; xor r14d, r14d
             ; xor r15d, r15d
-            ; mov rbp, [r12 + c::STACK_BASE]
-            ; add rbp, STACK_SIZE as i32
+            ; mov r11, [r12 + c::STACK_BASE]
+            ; add r11, STACK_SIZE as i32
+            ; mov [r12 + c::STACK_TOP], r11
+            ; mov rbp, [r12 + c::REMAINING]
             ; call =>main
             ; ->exit:
+            ; mov [r12 + c::REMAINING], rbp
             ; mov rsp, [r12 + c::SAVED_RSP]
             ; add rsp, 8
             ; pop r15
@@ -226,11 +225,13 @@ impl Gen<'_> {
             ; sub rsp, 8
             ; mov r12, rdi
             ; mov [r12 + c::SAVED_RSP], rsp
+            ; mov r11, [r12 + c::DEPTH]
+            ; shl r11, 9
+            ; add r11, [r12 + c::STACK_BASE]
+            ; add r11, STACK_SIZE as i32
+            ; mov [r12 + c::STACK_TOP], r11
             ; mov r11, rsi
-            ; mov rbp, [r12 + c::DEPTH]
-            ; shl rbp, 9
-            ; add rbp, [r12 + c::STACK_BASE]
-            ; add rbp, STACK_SIZE as i32
+            ; mov rbp, [r12 + c::REMAINING]
             ; mov rdi, [r12 + c::ARGS]
             ; mov rsi, [r12 + c::ARGS + 8]
             ; mov rdx, [r12 + c::ARGS + 16]
@@ -270,9 +271,8 @@ impl Gen<'_> {
         let label = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
-            ; mov r11, [r12 + c::COUNT]
-            ; cmp r11, [r12 + c::BUDGET]
-            ; ja =>label
+            ; test rbp, rbp
+            ; js =>label
         );
         self.stubs.push(Stub::Budget { label, pc });
     }
@@ -323,7 +323,7 @@ impl Gen<'_> {
             let label = self.labels[pc];
             dynasm!(self.ops ; .arch x64 ; =>label);
             if costs[pc] > 0 {
-                dynasm!(self.ops ; .arch x64 ; add QWORD [r12 + c::COUNT], costs[pc] as i32);
+                dynasm!(self.ops ; .arch x64 ; sub rbp, costs[pc] as i32);
             }
             self.insn(ins);
         }
@@ -350,25 +350,26 @@ impl Gen<'_> {
                 let n = size.bytes() as i32;
                 if i.src == FRAME_REG && in_frame(i.off, size) {
                     let o = i.off as i32;
+                    dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
                     match (size, signed) {
                         (Size::B, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o])
                         }
                         (Size::H, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o])
                         }
                         (Size::W, false) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o])
                         }
-                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [rbp + o]),
+                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
                         (Size::B, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o])
                         }
                         (Size::H, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o])
                         }
                         (Size::W, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [rbp + o])
+                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
                         }
                     }
                 } else {
@@ -398,9 +399,11 @@ impl Gen<'_> {
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
                 let fast = i.dst == FRAME_REG && in_frame(i.off, size);
-                // Address base: rbp (proven frame access) or r10 after the check.
+                // Address base: r10, the frame's stack top (proven frame access) or the
+                // host address after the check.
                 let (base, disp) = if fast {
-                    (5u8, i.off as i32)
+                    dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
+                    (R10, i.off as i32)
                 } else {
                     self.translate(i.dst, i.off, size.bytes(), true, false, pc);
                     (R10, -(size.bytes() as i32))
@@ -774,29 +777,36 @@ impl Gen<'_> {
                 (_, false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(d), imm),
             }
         }
-        let l = if t <= pc {
-            let stub = self.ops.new_dynamic_label();
-            self.stubs.push(Stub::BackEdge {
-                label: stub,
-                pc,
-                target: t,
-            });
-            stub
-        } else {
-            self.labels[t]
-        };
-        match cond {
-            JmpCond::Eq => dynasm!(self.ops ; .arch x64 ; je =>l),
-            JmpCond::Ne => dynasm!(self.ops ; .arch x64 ; jne =>l),
-            JmpCond::Set => dynasm!(self.ops ; .arch x64 ; jnz =>l),
-            JmpCond::Gt => dynasm!(self.ops ; .arch x64 ; ja =>l),
-            JmpCond::Ge => dynasm!(self.ops ; .arch x64 ; jae =>l),
-            JmpCond::Lt => dynasm!(self.ops ; .arch x64 ; jb =>l),
-            JmpCond::Le => dynasm!(self.ops ; .arch x64 ; jbe =>l),
-            JmpCond::Sgt => dynasm!(self.ops ; .arch x64 ; jg =>l),
-            JmpCond::Sge => dynasm!(self.ops ; .arch x64 ; jge =>l),
-            JmpCond::Slt => dynasm!(self.ops ; .arch x64 ; jl =>l),
-            JmpCond::Sle => dynasm!(self.ops ; .arch x64 ; jle =>l),
+        if t > pc {
+            let l = self.labels[t];
+            self.jcc(cond, false, l);
+            return;
+        }
+        // A backward jump: when not taken fall through; when taken, check the budget
+        // inline and jump (one taken branch per loop iteration).
+        let skip = self.ops.new_dynamic_label();
+        self.jcc(cond, true, skip);
+        self.budget_check(pc);
+        let l = self.labels[t];
+        dynasm!(self.ops ; .arch x64 ; jmp =>l ; =>skip);
+    }
+
+    /// The conditional jump of `cond` (or of its negation) to `l`, after a cmp/test.
+    fn jcc(&mut self, cond: JmpCond, negate: bool, l: DynamicLabel) {
+        use JmpCond::*;
+        match (cond, negate) {
+            (Eq, false) | (Ne, true) => dynasm!(self.ops ; .arch x64 ; je =>l),
+            (Ne, false) | (Eq, true) => dynasm!(self.ops ; .arch x64 ; jne =>l),
+            (Set, false) => dynasm!(self.ops ; .arch x64 ; jnz =>l),
+            (Set, true) => dynasm!(self.ops ; .arch x64 ; jz =>l),
+            (Gt, false) | (Le, true) => dynasm!(self.ops ; .arch x64 ; ja =>l),
+            (Ge, false) | (Lt, true) => dynasm!(self.ops ; .arch x64 ; jae =>l),
+            (Lt, false) | (Ge, true) => dynasm!(self.ops ; .arch x64 ; jb =>l),
+            (Le, false) | (Gt, true) => dynasm!(self.ops ; .arch x64 ; jbe =>l),
+            (Sgt, false) | (Sle, true) => dynasm!(self.ops ; .arch x64 ; jg =>l),
+            (Sge, false) | (Slt, true) => dynasm!(self.ops ; .arch x64 ; jge =>l),
+            (Slt, false) | (Sge, true) => dynasm!(self.ops ; .arch x64 ; jl =>l),
+            (Sle, false) | (Sgt, true) => dynasm!(self.ops ; .arch x64 ; jle =>l),
         }
     }
 
@@ -823,6 +833,7 @@ impl Gen<'_> {
             ; mov rdx, pc as i32
             ; mov rcx, QWORD table as i64
             ; mov r11, QWORD tramp as i64
+            ; mov [r12 + c::REMAINING], rbp
             ; mov r9, rsp
             ; and rsp, -16
             ; push r9
@@ -830,6 +841,7 @@ impl Gen<'_> {
             ; call r11
             ; add rsp, 8
             ; pop rsp
+            ; mov rbp, [r12 + c::REMAINING]
             ; cmp QWORD [r12 + c::STATUS], 0
             ; jne ->exit
             ; mov rdi, [r12 + c::ARGS]
@@ -912,7 +924,7 @@ impl Gen<'_> {
             ; mov QWORD [r10 + stack + c::REGION_STORE_LEN], STACK_SIZE as i32
             ; mov r10, QWORD frame_step
             ; add [r12 + c::FP], r10
-            ; add rbp, STACK_SIZE as i32
+            ; add QWORD [r12 + c::STACK_TOP], STACK_SIZE as i32
             ; push rbx
             ; push r13
             ; push r14
@@ -925,7 +937,7 @@ impl Gen<'_> {
             ; pop r14
             ; pop r13
             ; pop rbx
-            ; sub rbp, STACK_SIZE as i32
+            ; sub QWORD [r12 + c::STACK_TOP], STACK_SIZE as i32
             ; mov r10, QWORD frame_step
             ; sub [r12 + c::FP], r10
             ; mov r11, [r12 + c::DEPTH]
@@ -1006,20 +1018,6 @@ impl Gen<'_> {
                         ; mov QWORD [r12 + c::TAIL_TARGET], 0
                         ; jmp r11
                     );
-                }
-                Stub::BackEdge { label, pc, target } => {
-                    let t = self.labels[target];
-                    dynasm!(self.ops ; .arch x64 ; =>label);
-                    self.budget_check(pc);
-                    dynasm!(self.ops ; .arch x64 ; jmp =>t);
-                    // budget_check pushed a new stub: emit it too.
-                    let more = std::mem::take(&mut self.stubs);
-                    for s in more {
-                        if let Stub::Budget { label, pc } = s {
-                            dynasm!(self.ops ; .arch x64 ; =>label);
-                            self.status_exit(Status::Budget, pc);
-                        }
-                    }
                 }
             }
         }
