@@ -167,22 +167,10 @@ impl Gen<'_> {
     fn prologue(&mut self) -> dynasmrt::AssemblyOffset {
         let entry = self.ops.offset();
         let main = self.labels[0];
+        self.enter();
+        self.load_args();
         dynasm!(self.ops
             ; .arch x64
-            ; push rbp
-            ; push rbx
-            ; push r12
-            ; push r13
-            ; push r14
-            ; push r15
-            ; sub rsp, 8
-            ; mov r12, rdi
-            ; mov [r12 + c::SAVED_RSP], rsp
-            ; mov rdi, [r12 + c::ARGS]
-            ; mov rsi, [r12 + c::ARGS + 8]
-            ; mov rdx, [r12 + c::ARGS + 16]
-            ; mov rcx, [r12 + c::ARGS + 24]
-            ; mov r8, [r12 + c::ARGS + 32]
             ; xor eax, eax
             ; xor ebx, ebx
             ; xor r13d, r13d
@@ -214,6 +202,30 @@ impl Gen<'_> {
     /// fault inside unwinds to here; the trampoline restores the outer `saved_rsp`.
     fn callback_entry(&mut self) -> dynasmrt::AssemblyOffset {
         let entry = self.ops.offset();
+        self.enter();
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov r11, [r12 + c::DEPTH]
+            ; shl r11, 9
+            ; add r11, [r12 + c::STACK_BASE]
+            ; add r11, STACK_SIZE as i32
+            ; mov [r12 + c::STACK_TOP], r11
+            ; mov r11, rsi
+            ; mov rbp, [r12 + c::REMAINING]
+        );
+        self.load_args();
+        dynasm!(self.ops
+            ; .arch x64
+            ; xor eax, eax
+            ; call r11
+            ; jmp ->exit
+        );
+        entry
+    }
+
+    /// Entry from Rust: save the callee-saved registers (keeping the stack 16-byte
+    /// aligned), take the context from rdi, and note the stack pointer the exit returns to.
+    fn enter(&mut self) {
         dynasm!(self.ops
             ; .arch x64
             ; push rbp
@@ -225,23 +237,19 @@ impl Gen<'_> {
             ; sub rsp, 8
             ; mov r12, rdi
             ; mov [r12 + c::SAVED_RSP], rsp
-            ; mov r11, [r12 + c::DEPTH]
-            ; shl r11, 9
-            ; add r11, [r12 + c::STACK_BASE]
-            ; add r11, STACK_SIZE as i32
-            ; mov [r12 + c::STACK_TOP], r11
-            ; mov r11, rsi
-            ; mov rbp, [r12 + c::REMAINING]
+        );
+    }
+
+    /// r1..r5 from the context's argument slots.
+    fn load_args(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
             ; mov rdi, [r12 + c::ARGS]
             ; mov rsi, [r12 + c::ARGS + 8]
             ; mov rdx, [r12 + c::ARGS + 16]
             ; mov rcx, [r12 + c::ARGS + 24]
             ; mov r8, [r12 + c::ARGS + 32]
-            ; xor eax, eax
-            ; call r11
-            ; jmp ->exit
         );
-        entry
     }
 
     fn reg(&self, bpf: u8) -> u8 {
@@ -844,12 +852,8 @@ impl Gen<'_> {
             ; mov rbp, [r12 + c::REMAINING]
             ; cmp QWORD [r12 + c::STATUS], 0
             ; jne ->exit
-            ; mov rdi, [r12 + c::ARGS]
-            ; mov rsi, [r12 + c::ARGS + 8]
-            ; mov rdx, [r12 + c::ARGS + 16]
-            ; mov rcx, [r12 + c::ARGS + 24]
-            ; mov r8, [r12 + c::ARGS + 32]
         );
+        self.load_args();
     }
 
     /// A helper call. r0 is saved first: a tail call leaves it unchanged. A helper asking

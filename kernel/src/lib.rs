@@ -17,6 +17,19 @@ pub mod prog;
 #[cfg(target_os = "linux")]
 pub mod syscall;
 
+/// Test programs as bytes, from (opcode, dst | src << 4, off, imm) tuples.
+#[cfg(test)]
+pub(crate) fn test_insns(v: &[(u8, u8, i16, i32)]) -> Vec<u8> {
+    v.iter()
+        .flat_map(|&(code, regs, off, imm)| {
+            let mut b = vec![code, regs];
+            b.extend_from_slice(&off.to_le_bytes());
+            b.extend_from_slice(&imm.to_le_bytes());
+            b
+        })
+        .collect()
+}
+
 pub use error::KernelError;
 pub use map::MapSpec;
 pub use object::{run_object, KObject, KResult, KRun, LoadOutcome, RunOutcome};

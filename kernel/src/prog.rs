@@ -318,17 +318,7 @@ pub fn load_in_child(req: &LoadRequest) -> Judgement {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    fn insns(v: &[(u8, u8, i16, i32)]) -> Vec<u8> {
-        v.iter()
-            .flat_map(|&(code, regs, off, imm)| {
-                let mut b = vec![code, regs];
-                b.extend_from_slice(&off.to_le_bytes());
-                b.extend_from_slice(&imm.to_le_bytes());
-                b
-            })
-            .collect()
-    }
+    use crate::test_insns as insns;
 
     #[test]
     fn kernel_judges_in_a_child() {
