@@ -59,18 +59,7 @@ pub struct JitProgram<C> {
 impl<C> JitProgram<C> {
     /// Compiles `program`; every helper it calls by id must be in `helpers`.
     pub fn compile(program: &Program, helpers: Helpers<C>) -> Result<Self, JitError> {
-        for ins in program.instructions() {
-            let i = ins.decoded.insn;
-            if ins.decoded.spec.op == ebpf_sim_vm::isa::Op::Call
-                && ins.target.is_none()
-                && helpers.get(i.imm as u32 as u64).is_none()
-            {
-                return Err(JitError::Vm(VmError::UnknownHelper {
-                    pc: ins.index,
-                    id: i.imm as u32 as u64,
-                }));
-            }
-        }
+        helpers.check_calls(program).map_err(JitError::Vm)?;
         #[cfg(target_arch = "x86_64")]
         {
             let compiled = x86_64::compile(

@@ -392,27 +392,6 @@ mod imp {
     use super::*;
     use crate::syscall::*;
 
-    fn close(fd: i32) {
-        if fd >= 0 {
-            // SAFETY: closing a descriptor this process opened.
-            unsafe { libc::close(fd) };
-        }
-    }
-
-    fn write_all(fd: i32, mut buf: &[u8]) {
-        while !buf.is_empty() {
-            // SAFETY: writing from a valid buffer to a pipe we own.
-            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                if n < 0 && errno() == libc::EINTR {
-                    continue;
-                }
-                return;
-            }
-            buf = &buf[n as usize..];
-        }
-    }
-
     fn os(op: &str, e: i32) -> String {
         format!("{op}: {}", std::io::Error::from_raw_os_error(e))
     }
@@ -454,23 +433,7 @@ mod imp {
             unsafe { libc::_exit(if r.is_ok() { 0 } else { 3 }) };
         }
         close(pipe[1]);
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            // SAFETY: reading into a valid buffer from our end of the pipe.
-            let n = unsafe { libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            if n <= 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n as usize]);
-        }
-        close(pipe[0]);
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let (out, status) = collect_child(pipe[0], pid);
         let steps = out
             .split(|&b| b == b'\n')
             .filter_map(|l| serde_json::from_slice::<Step>(l).ok())

@@ -68,7 +68,9 @@ mod imp {
     use crate::syscall::prog_load::{
         EXPECTED_ATTACH_TYPE, INSNS, INSN_CNT, LICENSE, LOG_BUF, LOG_LEVEL, PROG_TYPE,
     };
-    use crate::syscall::{bpf, errno, Attr, BPF_MAP_CREATE, BPF_PROG_LOAD};
+    use crate::syscall::{
+        bpf, close, collect_child, errno, write_all, Attr, BPF_MAP_CREATE, BPF_PROG_LOAD,
+    };
 
     /// Everything the load needs, allocated before a fork.
     pub(super) struct Prepared {
@@ -175,13 +177,6 @@ mod imp {
         String::from_utf8_lossy(&log[..end]).into_owned()
     }
 
-    fn close(fd: i32) {
-        if fd >= 0 {
-            // SAFETY: closing a descriptor this code opened.
-            unsafe { libc::close(fd) };
-        }
-    }
-
     pub(super) fn load_here(
         req: &LoadRequest,
     ) -> Result<(std::os::fd::OwnedFd, String), KernelError> {
@@ -197,20 +192,6 @@ mod imp {
                 log_text(&p.log),
             )),
             Err((op, errno)) => Err(KernelError::Os { op, errno }),
-        }
-    }
-
-    fn write_all(fd: i32, mut buf: &[u8]) {
-        while !buf.is_empty() {
-            // SAFETY: writing from a valid buffer to a pipe we own.
-            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                if n < 0 && errno() == libc::EINTR {
-                    continue;
-                }
-                return;
-            }
-            buf = &buf[n as usize..];
         }
     }
 
@@ -257,23 +238,7 @@ mod imp {
             unsafe { libc::_exit(0) };
         }
         close(pipe[1]);
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            // SAFETY: reading into a valid buffer from our end of the pipe.
-            let n = unsafe { libc::read(pipe[0], buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 && errno() == libc::EINTR {
-                continue;
-            }
-            if n <= 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n as usize]);
-        }
-        close(pipe[0]);
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let (out, status) = collect_child(pipe[0], pid);
         if !libc::WIFEXITED(status) || out.len() < 8 {
             return Judgement::CouldNotJudge(format!(
                 "kernel could not judge: the loading process died (wait status {status:#x})"

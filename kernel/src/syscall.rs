@@ -143,3 +143,49 @@ impl Attr {
         u32::from_ne_bytes(self.0[off..off + 4].try_into().unwrap())
     }
 }
+
+/// Closes a descriptor this process opened (negative: nothing to close).
+pub(crate) fn close(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: closing a descriptor this process opened.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Writes all of `buf` to a pipe (a child reporting to its parent); gives up on errors.
+pub(crate) fn write_all(fd: i32, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: writing from a valid buffer to a pipe we own.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        buf = &buf[n as usize..];
+    }
+}
+
+/// The parent's side of a child that reports through a pipe: everything it wrote to the
+/// pipe until it closed, and its wait status.
+pub(crate) fn collect_child(read_fd: i32, pid: libc::pid_t) -> (Vec<u8>, i32) {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        // SAFETY: reading into a valid buffer from our end of the pipe.
+        let n = unsafe { libc::read(read_fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    close(read_fd);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    (out, status)
+}

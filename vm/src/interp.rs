@@ -314,18 +314,7 @@ fn lower(program: &Program) -> Vec<XInsn> {
 impl<C> Interpreter<C> {
     /// Lowers `program`; every helper it calls by id must be in `helpers`.
     pub fn new(program: &Program, helpers: Helpers<C>) -> Result<Self, VmError> {
-        for ins in program.instructions() {
-            let i = ins.decoded.insn;
-            if ins.decoded.spec.op == Op::Call
-                && ins.target.is_none()
-                && helpers.get(i.imm as u32 as u64).is_none()
-            {
-                return Err(VmError::UnknownHelper {
-                    pc: ins.index,
-                    id: i.imm as u32 as u64,
-                });
-            }
-        }
+        helpers.check_calls(program)?;
         Ok(Interpreter {
             code: lower(program),
             entries: (0..program.len())

@@ -146,6 +146,21 @@ impl<C> Helpers<C> {
         }
     }
 
+    /// Checks that every helper `program` calls by id is registered (what engines need
+    /// before running it).
+    pub fn check_calls(&self, program: &crate::program::Program) -> Result<(), crate::VmError> {
+        for ins in program.instructions() {
+            let id = ins.decoded.insn.imm as u32 as u64;
+            if ins.decoded.spec.op == crate::isa::Op::Call
+                && ins.target.is_none()
+                && self.get(id).is_none()
+            {
+                return Err(crate::VmError::UnknownHelper { pc: ins.index, id });
+            }
+        }
+        Ok(())
+    }
+
     /// Registered ids with their names, in id order.
     pub fn ids(&self) -> impl Iterator<Item = (u32, &'static str)> + '_ {
         self.table
