@@ -41,6 +41,7 @@ use criterion::Criterion;
 use ebpf_sim::jit::JitProgram;
 use ebpf_sim::vm::asm::assemble;
 use ebpf_sim::vm::isa::{slots_to_bytes, Insn};
+use ebpf_sim::vm::verifier::{verify, Facts, Proven, VerifyOptions};
 use ebpf_sim::vm::{Config, Helpers, Interpreter, Memory, Program, VmError};
 use ebpf_sim_bench_native as native;
 
@@ -519,14 +520,33 @@ fn run_native(f: native::NativeFn, mem: &[u8], arg: u64) -> u64 {
     unsafe { f(buf.as_mut_ptr(), arg) }
 }
 
+/// Our JIT's code for a case: with the verifier's proofs where it accepts the program (as
+/// `run` compiles verified programs), every access checked otherwise.
+fn jit_compile(case: &Case, prog: &Program) -> JitProgram<()> {
+    match proofs(case) {
+        Ok(facts) => JitProgram::compile_with_facts(prog, Helpers::<()>::new(), &facts),
+        Err(_) => JitProgram::compile(prog, Helpers::<()>::new()),
+    }
+    .unwrap()
+}
+
+/// The verifier's proofs for a program run on its input as a raw block (r1).
+fn proofs(case: &Case) -> Result<Facts, String> {
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(case.mem.len() as u32),
+        ..VerifyOptions::default()
+    };
+    verify(&case.insns, &opts)
+        .map(|v| v.facts)
+        .map_err(|r| r.to_string())
+}
+
 fn ours(case: &Case, budget: u64) -> (Result<u64, VmError>, Result<u64, VmError>) {
     let prog = Program::new(case.insns.clone()).expect("valid program");
     let vm = Interpreter::new(&prog, Helpers::<()>::new())
         .unwrap()
         .with_config(Config { budget });
-    let jit = JitProgram::compile(&prog, Helpers::<()>::new())
-        .unwrap()
-        .with_config(Config { budget });
+    let jit = jit_compile(case, &prog).with_config(Config { budget });
     let run = |jitted: bool| {
         let mut data = case.mem.clone();
         let mut memory = Memory::new();
@@ -1016,9 +1036,7 @@ fn bench_case(c: &mut Criterion<CpuTime>, case: &Case, expected: u64) {
     let mut memory = Memory::new();
     let r1 = memory.set_ctx(&mut data);
 
-    let jit = JitProgram::compile(&prog, Helpers::<()>::new())
-        .unwrap()
-        .with_config(Config { budget: BUDGET });
+    let jit = jit_compile(case, &prog).with_config(Config { budget: BUDGET });
     group.bench_function("ebpf-sim jit", |b| {
         b.iter(|| {
             jit.run(&mut memory, &mut (), black_box([r1, 0, 0, 0, 0]))
@@ -1182,9 +1200,7 @@ fn profile(name: &str) {
     let case = cases.iter().find(|c| c.name == name).expect("known case");
     let prog = Program::new(case.insns.clone()).unwrap();
     let before = exec_mappings();
-    let jit = JitProgram::compile(&prog, Helpers::<()>::new())
-        .unwrap()
-        .with_config(Config { budget: BUDGET });
+    let jit = jit_compile(case, &prog).with_config(Config { budget: BUDGET });
     for (start, end) in exec_mappings() {
         if !before.contains(&(start, end)) {
             // SAFETY: an executable (so readable) mapping that `jit` keeps alive.
@@ -1219,6 +1235,26 @@ fn main() {
         kernel_child(&name);
         return;
     }
+    if std::env::var("EBPF_SIM_JITBENCH_PROOFS").is_ok() {
+        for case in &cases() {
+            match proofs(case) {
+                Ok(f) => {
+                    let count = |p: Proven| f.proven.iter().filter(|&&x| x == p).count();
+                    println!(
+                        "{}: verified; proven accesses: {} frame, {} ctx, {} elsewhere, {} unproven",
+                        case.name,
+                        count(Proven::Frame),
+                        count(Proven::Ctx),
+                        count(Proven::Elsewhere),
+                        case.insns.iter().filter(|i| matches!(i.code & 7, 1..=3)).count()
+                            - f.proven.iter().filter(|&&x| x != Proven::No).count()
+                    )
+                }
+                Err(e) => println!("{}: rejected: {e}", case.name),
+            }
+        }
+        return;
+    }
     if let Ok(name) = std::env::var("EBPF_SIM_JITBENCH_PROFILE") {
         profile(&name);
         return;
@@ -1240,16 +1276,17 @@ fn main() {
         let expected = check(case);
         let executed = executed(case);
         let kernel = kernel_measure(case, expected);
-        let code = JitProgram::compile(
-            &Program::new(case.insns.clone()).unwrap(),
-            Helpers::<()>::new(),
-        )
-        .unwrap()
-        .code_size();
+        let jit = jit_compile(case, &Program::new(case.insns.clone()).unwrap());
+        let proofs = match proofs(case) {
+            Ok(_) if jit.has_proven_code() => "with the verifier's proofs".to_string(),
+            Ok(_) => "verified, nothing to prove".to_string(),
+            Err(e) => format!("every access checked (our verifier refuses it: {e})"),
+        };
         println!(
-            "{}: r0 = {expected:#x} on every engine; {} slots; ~{executed} instructions executed; ebpf-sim jit: {code} B of x86",
+            "{}: r0 = {expected:#x} on every engine; {} slots; ~{executed} instructions executed; ebpf-sim jit: {} B of x86, {proofs}",
             case.name,
-            case.insns.len()
+            case.insns.len(),
+            jit.code_size()
         );
         match &kernel {
             Ok(k) => println!(

@@ -23,8 +23,8 @@ pub(crate) enum Status {
 
 #[repr(C)]
 pub(crate) struct JitCtx {
-    pub regions: *mut Region,
-    pub nregions: u64,
+    /// The memory's fast region table (`Memory::fast_table_mut`).
+    pub fast: *mut Region,
     /// Instructions the budget still allows (negative once exceeded); JIT code keeps it in
     /// rbp and stores it here around calls out.
     pub remaining: i64,
@@ -33,6 +33,9 @@ pub(crate) struct JitCtx {
     pub stack_top: u64,
     /// r10 of the current frame.
     pub fp: u64,
+    /// Host address minus virtual address in the context region (accesses the verifier
+    /// proved inside the context).
+    pub ctx_delta: u64,
     pub depth: u64,
     pub max_depth: u64,
     pub saved_rsp: u64,
@@ -85,16 +88,18 @@ macro_rules! offsets {
 }
 
 offsets! {
-    REGIONS = regions, NREGIONS = nregions, REMAINING = remaining,
-    STACK_TOP = stack_top, FP = fp,
+    FAST = fast, REMAINING = remaining,
+    STACK_TOP = stack_top, FP = fp, CTX_DELTA = ctx_delta,
     DEPTH = depth, MAX_DEPTH = max_depth, SAVED_RSP = saved_rsp, FAULT_ADDR = fault_addr,
     FAULT_PC = fault_pc, FAULT_INFO = fault_info, STATUS = status, ARGS = args,
     SAVED_R0 = saved_r0, CALLX_R0 = callx_r0, STACK_BASE = stack_base,
     TAIL_TARGET = tail_target,
 }
 
-pub(crate) const REGION_LOAD_LEN: i32 = offset_of!(Region, load_len) as i32;
-pub(crate) const REGION_STORE_LEN: i32 = offset_of!(Region, store_len) as i32;
+pub(crate) const REGION_LOAD_LIMIT: i32 = offset_of!(Region, load_limit) as i32;
+pub(crate) const REGION_STORE_LIMIT: i32 = offset_of!(Region, store_limit) as i32;
+pub(crate) const REGION_DELTA: i32 = offset_of!(Region, delta) as i32;
+pub(crate) const REGION_HOST: i32 = offset_of!(Region, host) as i32;
 
 /// Runs helper `id` for JIT code. Never unwinds into JIT code: a panicking helper becomes
 /// an error.
@@ -216,10 +221,6 @@ fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> 
     let args = ctx.args;
     let result = catch_unwind(AssertUnwindSafe(|| (h.func)(env, mem, args)))
         .unwrap_or_else(|_| Err(HelperError::Other("the helper panicked".into())));
-    // A helper may have added regions: the table may have moved.
-    let (table, len) = mem.region_table_mut();
-    ctx.regions = table;
-    ctx.nregions = len as u64;
     result.map_err(|error| VmError::Helper {
         pc,
         id,
@@ -228,8 +229,8 @@ fn call_helper<C>(ctx: &mut JitCtx, id: u64, pc: usize) -> Result<u64, VmError> 
     })
 }
 
-/// Finds simulated kernel memory for an access the region table refused: the host address
-/// of its first byte, or 0 (a fault).
+/// The slow path of an access the fast table refused (a region beyond it, simulated kernel
+/// memory): the host address of its first byte, or 0 (a fault).
 pub(crate) extern "C" fn far_trampoline(ctx: *mut JitCtx, addr: u64, info: u64) -> u64 {
     // SAFETY: as in `helper_trampoline`; only a shared borrow of the memory is taken.
     let mem = unsafe { &*((*ctx).mem as *const Memory<'static>) };
@@ -238,7 +239,7 @@ pub(crate) extern "C" fn far_trampoline(ctx: *mut JitCtx, addr: u64, info: u64) 
         1 => ebpf_sim_vm::memory::Access::Store,
         _ => ebpf_sim_vm::memory::Access::Atomic,
     };
-    mem.translate_far(addr, (info & 0xff) as usize, access)
+    mem.translate_slow(addr, (info & 0xff) as usize, access)
         .map_or(0, |p| p as u64)
 }
 

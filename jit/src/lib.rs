@@ -16,6 +16,7 @@ use ebpf_sim_vm::helpers::Helpers;
 use ebpf_sim_vm::interp::Config;
 use ebpf_sim_vm::memory::{frame_pointer, Access, Memory};
 use ebpf_sim_vm::program::Program;
+use ebpf_sim_vm::verifier::{Facts, Proven};
 use ebpf_sim_vm::VmError;
 
 /// Whether this build has a JIT for the host.
@@ -52,33 +53,97 @@ impl std::error::Error for JitError {}
 pub struct JitProgram<C> {
     #[cfg(target_arch = "x86_64")]
     compiled: x86_64::Compiled,
+    /// Code that trusts the verifier's proofs, and what it needs of the context region.
+    #[cfg(target_arch = "x86_64")]
+    proven: Option<(x86_64::Compiled, CtxNeeds)>,
     helpers: Helpers<C>,
     config: Config,
+}
+
+/// What the context region must offer for code compiled with the verifier's proofs: the
+/// verifier assumed r1 points to offset 0 of a context of at least these many bytes.
+#[derive(Clone, Copy, Debug)]
+struct CtxNeeds {
+    load: u64,
+    store: u64,
 }
 
 impl<C> JitProgram<C> {
     /// Compiles `program`; every helper it calls by id must be in `helpers`.
     pub fn compile(program: &Program, helpers: Helpers<C>) -> Result<Self, JitError> {
+        Self::build(program, helpers, None)
+    }
+
+    /// Compiles `program` twice: checked as [`Self::compile`] does, and with the accesses
+    /// `facts` prove inside the current stack frame or the context translated directly, no
+    /// check. A run takes the second when r1 is the context's address and the context
+    /// region is as large as the verifier assumed, the first otherwise. `facts` must come
+    /// from verifying this very program (`ebpf_sim_vm::verifier::verify`): memory safety
+    /// of the proven accesses rests on them.
+    pub fn compile_with_facts(
+        program: &Program,
+        helpers: Helpers<C>,
+        facts: &Facts,
+    ) -> Result<Self, JitError> {
+        Self::build(program, helpers, Some(facts))
+    }
+
+    fn build(
+        program: &Program,
+        helpers: Helpers<C>,
+        facts: Option<&Facts>,
+    ) -> Result<Self, JitError> {
         helpers.check_calls(program).map_err(JitError::Vm)?;
         #[cfg(target_arch = "x86_64")]
         {
-            let compiled = x86_64::compile(
-                program,
-                ctx::helper_trampoline::<C> as *const () as u64,
-                ctx::callx_trampoline::<C> as *const () as u64,
-            )
-            .map_err(JitError::Code)?;
+            let compile = |proven: &[Proven]| {
+                x86_64::compile(
+                    program,
+                    proven,
+                    ctx::helper_trampoline::<C> as *const () as u64,
+                    ctx::callx_trampoline::<C> as *const () as u64,
+                )
+                .map_err(JitError::Code)
+            };
+            let compiled = compile(&[])?;
+            let useful = |f: &&Facts| {
+                f.proven.len() == program.len()
+                    && f.proven
+                        .iter()
+                        .any(|p| matches!(p, Proven::Frame | Proven::Ctx))
+            };
+            let proven = match facts.filter(useful) {
+                Some(f) => Some((
+                    compile(&f.proven)?,
+                    CtxNeeds {
+                        load: f.ctx_load_extent as u64,
+                        store: f.ctx_store_extent as u64,
+                    },
+                )),
+                None => None,
+            };
             Ok(JitProgram {
                 compiled,
+                proven,
                 helpers,
                 config: Config::default(),
             })
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (program, helpers);
+            let _ = (program, helpers, facts);
             Err(JitError::Unsupported)
         }
+    }
+
+    /// Whether a proven variant exists (see [`Self::compile_with_facts`]).
+    pub fn has_proven_code(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.proven.is_some()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
 
     pub fn with_config(mut self, config: Config) -> Self {
@@ -128,7 +193,7 @@ impl<C> JitProgram<C> {
     /// Where tail calls into this program land.
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn body_address(&self) -> u64 {
-        self.compiled.code.ptr(self.compiled.body) as u64
+        self.compiled.body
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -145,16 +210,29 @@ impl<C> JitProgram<C> {
         programs: &[JitProgram<C>],
     ) -> Result<u64, VmError> {
         use ctx::{JitCtx, Status};
+        use ebpf_sim_vm::memory::{vaddr, CTX_REGION};
         mem.reset_stack();
+        let ctx_region = mem.region(CTX_REGION as usize).copied();
+        let base = vaddr(CTX_REGION, 0);
+        let code = match (&self.proven, ctx_region) {
+            (Some((code, needs)), Some(r))
+                if args[0] == base
+                    && r.load_limit > base + needs.load
+                    && (needs.store == 0 || r.store_limit > base + needs.store) =>
+            {
+                code
+            }
+            _ => &self.compiled,
+        };
+        let ctx_delta = ctx_region.map_or(0, |r| r.delta);
         let stack_base = mem.stack_base(0);
-        let (regions, nregions) = mem.region_table_mut();
         let mut ctx = JitCtx {
-            regions,
-            nregions: nregions as u64,
+            fast: mem.fast_table_mut(),
             remaining: self.config.budget.min(i64::MAX as u64) as i64,
             budget: self.config.budget,
             stack_top: stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64,
             fp: frame_pointer(0),
+            ctx_delta,
             depth: 0,
             max_depth: 0,
             saved_rsp: 0,
@@ -175,12 +253,7 @@ impl<C> JitProgram<C> {
             tail_target: 0,
             error: None,
         };
-        let entry: extern "C" fn(*mut JitCtx) -> u64 = {
-            let p = self.compiled.code.ptr(self.compiled.entry);
-            // SAFETY: `entry` is the offset of the prologue emitted by `x86_64::compile`,
-            // a function with this signature; the buffer is executable and lives in self.
-            unsafe { std::mem::transmute::<*const u8, extern "C" fn(*mut JitCtx) -> u64>(p) }
-        };
+        let entry = code.entry;
         // Generated code only touches memory through the region table (checked accesses)
         // or the current frame's stack (proven accesses), and calls back only through the
         // trampolines, which use the pointers stored above.

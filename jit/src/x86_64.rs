@@ -17,8 +17,9 @@ use dynasmrt::{dynasm, DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer
 use ebpf_sim_vm::isa::{
     AluOp, AtomicOp, Endian, JmpCond, Op, Size, FRAME_REG, MAX_CALL_FRAMES, STACK_SIZE,
 };
-use ebpf_sim_vm::memory::{PACKET_REGION, STACK_REGION};
+use ebpf_sim_vm::memory::{FAST_REGIONS, PACKET_REGION, REGION_SHIFT, STACK_REGION};
 use ebpf_sim_vm::program::Program;
+use ebpf_sim_vm::verifier::Proven;
 
 use crate::ctx::{self as c, FunctionTable, Status};
 
@@ -30,7 +31,10 @@ const R11: u8 = 11;
 
 /// x86 register of each eBPF register r0..r9.
 const MAP: [u8; 10] = [0, 7, 6, 2, 1, 8, 3, 13, 14, 15];
-const REGION_SIZE: i32 = std::mem::size_of::<ebpf_sim_vm::memory::Region>() as i32;
+/// log2 of a region table entry's size.
+const REGION_BITS: u32 = 5;
+const _: () = assert!(std::mem::size_of::<ebpf_sim_vm::memory::Region>() == 1 << REGION_BITS);
+const REGION_SIZE: i32 = 1 << REGION_BITS;
 
 /// Out-of-line code reached on a fault or a budget check, emitted after the body.
 enum Stub {
@@ -53,14 +57,38 @@ enum Stub {
     TailJump {
         label: DynamicLabel,
     },
+    /// A backward conditional jump found the budget spent: the budget error if the jump is
+    /// taken, the fall-through otherwise.
+    BackEdge {
+        label: DynamicLabel,
+        fall_through: DynamicLabel,
+        pc: usize,
+        compare: Compare,
+    },
+    /// Code moved out of the hot path (e.g. division by 0 or -1); it jumps back itself.
+    Cold {
+        label: DynamicLabel,
+        emit: Box<dyn FnOnce(&mut Assembler)>,
+    },
+}
+
+/// The comparison of a conditional jump.
+#[derive(Clone, Copy)]
+struct Compare {
+    cond: JmpCond,
+    is64: bool,
+    reg: bool,
+    dst: u8,
+    src: u8,
+    imm: i32,
 }
 
 pub(crate) struct Compiled {
     pub code: ExecutableBuffer,
-    /// The prologue: `extern "C" fn(*mut JitCtx) -> u64`.
-    pub entry: dynasmrt::AssemblyOffset,
-    /// The program's first instruction, where tail calls land.
-    pub body: dynasmrt::AssemblyOffset,
+    /// The prologue, inside `code`.
+    pub entry: extern "C" fn(*mut c::JitCtx) -> u64,
+    /// Address of the program's first instruction, where tail calls land.
+    pub body: u64,
     /// Function entries for callx; boxed so its address, embedded in the code, is stable.
     /// Only generated code reads it (through that address).
     #[allow(dead_code)]
@@ -72,6 +100,8 @@ struct Gen<'p> {
     labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
     program: &'p Program,
+    /// The verifier's proofs per slot (empty: every access checked).
+    proven: &'p [Proven],
     helper_tramp: u64,
     callx_tramp: u64,
     far_tramp: u64,
@@ -80,6 +110,7 @@ struct Gen<'p> {
 
 pub(crate) fn compile(
     program: &Program,
+    proven: &[Proven],
     helper_tramp: u64,
     callx_tramp: u64,
 ) -> Result<Compiled, String> {
@@ -98,6 +129,7 @@ pub(crate) fn compile(
         labels,
         stubs: Vec::new(),
         program,
+        proven,
         helper_tramp,
         callx_tramp,
         far_tramp,
@@ -125,10 +157,15 @@ pub(crate) fn compile(
         .map_err(|_| "cannot make code memory executable".to_string())?;
     functions.code_base = code.ptr(dynasmrt::AssemblyOffset(0)) as usize;
     functions.callback_entry = callback.0;
+    // SAFETY: `entry` is the offset of the prologue emitted above, a function with this
+    // signature; the buffer is executable and `Compiled` keeps it alive with the pointer.
+    let entry = unsafe {
+        std::mem::transmute::<*const u8, extern "C" fn(*mut c::JitCtx) -> u64>(code.ptr(entry))
+    };
     Ok(Compiled {
+        body: code.ptr(body) as u64,
         code,
         entry,
-        body,
         functions,
     })
 }
@@ -285,32 +322,73 @@ impl Gen<'_> {
         self.stubs.push(Stub::Budget { label, pc });
     }
 
-    /// Checks an access of `size` bytes at `base + off` against the region table and leaves
-    /// `host address + size` in r10 (so the access is `[r10 - size]`). Clobbers r9, r11.
+    /// Leaves in r10 a host address such that the access is `[r10 + returned displacement]`:
+    /// the frame's stack top for constant offsets from r10 (proven when the program was
+    /// prepared), a direct translation for accesses the verifier proved inside the current
+    /// frame or the context (when compiled with its facts), the checked translation
+    /// otherwise. Clobbers r9 and r11.
+    fn address(
+        &mut self,
+        base: u8,
+        off: i16,
+        size: Size,
+        store: bool,
+        atomic: bool,
+        pc: usize,
+    ) -> i32 {
+        if base == FRAME_REG && in_frame(off, size) {
+            dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
+            return off as i32;
+        }
+        match self.proven.get(pc).copied().unwrap_or(Proven::No) {
+            Proven::Frame => {
+                let b = self.read(base, R11);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov r10, Rq(b)
+                    ; sub r10, [r12 + c::FP]
+                    ; add r10, [r12 + c::STACK_TOP]
+                );
+                off as i32
+            }
+            Proven::Ctx => {
+                let b = self.read(base, R11);
+                dynasm!(self.ops
+                    ; .arch x64
+                    ; mov r10, [r12 + c::CTX_DELTA]
+                    ; add r10, Rq(b)
+                );
+                off as i32
+            }
+            Proven::No | Proven::Elsewhere => {
+                self.translate(base, off, size.bytes(), store, atomic, pc);
+                -(size.bytes() as i32)
+            }
+        }
+    }
+
+    /// Checks an access of `size` bytes at `base + off` against the fast region table (one
+    /// compare, see `ebpf_sim_vm::memory`) and leaves `host address + size` in r10 (so the
+    /// access is `[r10 - size]`); the vaddr stays in r11 for the slow path. Clobbers r9.
     fn translate(&mut self, base: u8, off: i16, size: usize, store: bool, atomic: bool, pc: usize) {
         let fault = self.ops.new_dynamic_label();
-        let len_field = if store {
-            c::REGION_STORE_LEN
+        let limit = if store {
+            c::REGION_STORE_LIMIT
         } else {
-            c::REGION_LOAD_LEN
+            c::REGION_LOAD_LIMIT
         };
         let base = self.read(base, R11);
         dynasm!(self.ops
             ; .arch x64
             ; lea r11, [Rq(base) + off as i32]
-            ; mov r10, r11
-            ; shr r10, 32
-            ; cmp r10, [r12 + c::NREGIONS]
+            ; mov r9, r11
+            ; shr r9, (REGION_SHIFT - REGION_BITS) as i8
+            ; and r9d, ((FAST_REGIONS - 1) << REGION_BITS) as i32
+            ; add r9, [r12 + c::FAST]
+            ; lea r10, [r11 + size as i32]
+            ; cmp r10, [r9 + limit]
             ; jae =>fault
-            ; lea r10, [r10 + r10 * 2]
-            ; shl r10, 3
-            ; add r10, [r12 + c::REGIONS]
-            ; mov r9d, r11d
-            ; add r9, size as i32
-            ; cmp r9, [r10 + len_field]
-            ; ja =>fault
-            ; add r9, [r10]
-            ; mov r10, r9
+            ; add r10, [r9 + c::REGION_DELTA]
         );
         let resume = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; =>resume);
@@ -355,67 +433,21 @@ impl Gen<'_> {
             }
             Op::Load { size, signed } => {
                 let d = self.reg(i.dst);
-                let n = size.bytes() as i32;
-                if i.src == FRAME_REG && in_frame(i.off, size) {
-                    let o = i.off as i32;
-                    dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
-                    match (size, signed) {
-                        (Size::B, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o])
-                        }
-                        (Size::H, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o])
-                        }
-                        (Size::W, false) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o])
-                        }
-                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
-                        (Size::B, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o])
-                        }
-                        (Size::H, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o])
-                        }
-                        (Size::W, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
-                        }
-                    }
-                } else {
-                    self.translate(i.src, i.off, size.bytes(), false, false, pc);
-                    match (size, signed) {
-                        (Size::B, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 - n])
-                        }
-                        (Size::H, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 - n])
-                        }
-                        (Size::W, false) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 - n])
-                        }
-                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 - n]),
-                        (Size::B, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 - n])
-                        }
-                        (Size::H, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 - n])
-                        }
-                        (Size::W, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 - n])
-                        }
+                let o = self.address(i.src, i.off, size, false, false, pc);
+                match (size, signed) {
+                    (Size::B, false) => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o]),
+                    (Size::H, false) => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o]),
+                    (Size::W, false) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o]),
+                    (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
+                    (Size::B, true) => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o]),
+                    (Size::H, true) => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o]),
+                    (Size::W, true) => {
+                        dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
                     }
                 }
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
-                let fast = i.dst == FRAME_REG && in_frame(i.off, size);
-                // Address base: r10, the frame's stack top (proven frame access) or the
-                // host address after the check.
-                let (base, disp) = if fast {
-                    dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
-                    (R10, i.off as i32)
-                } else {
-                    self.translate(i.dst, i.off, size.bytes(), true, false, pc);
-                    (R10, -(size.bytes() as i32))
-                };
+                let (base, disp) = (R10, self.address(i.dst, i.off, size, true, false, pc));
                 if let Op::StoreImm { .. } = ins.decoded.spec.op {
                     let v = i.imm;
                     match size {
@@ -619,36 +651,40 @@ impl Gen<'_> {
             ; mov rax, r9
             ; mov rdx, r10
             ; mov Rq(d), r11
-            ; jmp =>done
-            ; =>special
+            ; =>done
         );
         // Divisor 0: quotient 0, remainder the dividend. Divisor -1 (signed): quotient
-        // -dividend (INT_MIN stays INT_MIN), remainder 0.
-        if signed {
-            let zero = self.ops.new_dynamic_label();
-            if is64 {
-                dynasm!(self.ops ; .arch x64 ; test r11, r11 ; jz =>zero);
-            } else {
-                dynasm!(self.ops ; .arch x64 ; test r11d, r11d ; jz =>zero);
+        // -dividend (INT_MIN stays INT_MIN), remainder 0. Out of line: rare.
+        let emit = move |ops: &mut Assembler| {
+            if signed {
+                let zero = ops.new_dynamic_label();
+                if is64 {
+                    dynasm!(ops ; .arch x64 ; test r11, r11 ; jz =>zero);
+                } else {
+                    dynasm!(ops ; .arch x64 ; test r11d, r11d ; jz =>zero);
+                }
+                match (modulo, is64) {
+                    (false, true) => dynasm!(ops ; .arch x64 ; neg Rq(d)),
+                    (false, false) => dynasm!(ops ; .arch x64 ; neg Rd(d)),
+                    (true, _) => dynasm!(ops ; .arch x64 ; xor Rd(d), Rd(d)),
+                }
+                dynasm!(ops ; .arch x64 ; jmp =>done ; =>zero);
             }
             match (modulo, is64) {
-                (false, true) => dynasm!(self.ops ; .arch x64 ; neg Rq(d)),
-                (false, false) => dynasm!(self.ops ; .arch x64 ; neg Rd(d)),
-                (true, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d)),
+                (false, _) => dynasm!(ops ; .arch x64 ; xor Rd(d), Rd(d)),
+                (true, true) => {}
+                (true, false) => dynasm!(ops ; .arch x64 ; mov Rd(d), Rd(d)),
             }
-            dynasm!(self.ops ; .arch x64 ; jmp =>done ; =>zero);
-        }
-        match (modulo, is64) {
-            (false, _) => dynasm!(self.ops ; .arch x64 ; xor Rd(d), Rd(d)),
-            (true, true) => {}
-            (true, false) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), Rd(d)),
-        }
-        dynasm!(self.ops ; .arch x64 ; =>done);
+            dynasm!(ops ; .arch x64 ; jmp =>done);
+        };
+        self.stubs.push(Stub::Cold {
+            label: special,
+            emit: Box::new(emit),
+        });
     }
 
     fn atomic(&mut self, size: Size, op: AtomicOp, dst: u8, src: u8, off: i16, pc: usize) {
-        let n = size.bytes() as i32;
-        self.translate(dst, off, size.bytes(), true, true, pc);
+        let n = -self.address(dst, off, size, true, true, pc);
         // A run is single-threaded: plain read-modify-write sequences are atomic for it.
         let s = self.read(src, R11);
         let w = size == Size::DW;
@@ -734,11 +770,13 @@ impl Gen<'_> {
             ; .arch x64
             ; test r11, r11
             ; js =>fail
-            ; mov r10, [r12 + c::REGIONS]
-            ; lea r9, [r11 + n]
-            ; cmp r9, [r10 + packet + c::REGION_LOAD_LEN]
-            ; ja =>fail
-            ; add r11, [r10 + packet]
+            ; mov r9, QWORD (PACKET_REGION as i64) << REGION_SHIFT
+            ; add r9, r11
+            ; add r9, n
+            ; mov r10, [r12 + c::FAST]
+            ; cmp r9, [r10 + packet + c::REGION_LOAD_LIMIT]
+            ; jae =>fail
+            ; add r11, [r10 + packet + c::REGION_HOST]
         );
         match size {
             Size::B => dynasm!(self.ops ; .arch x64 ; movzx eax, BYTE [r11]),
@@ -768,6 +806,50 @@ impl Gen<'_> {
         pc: usize,
         t: usize,
     ) {
+        let compare = Compare {
+            cond,
+            is64,
+            reg,
+            dst,
+            src,
+            imm,
+        };
+        let l = self.labels[t];
+        if t > pc {
+            self.compare(compare);
+            self.jcc(cond, false, l);
+            return;
+        }
+        // A backward jump: the budget is tested first (the stub decides whether the jump
+        // would have been taken), so the loop costs one taken branch and no extra jump.
+        let spent = self.ops.new_dynamic_label();
+        let fall_through = self.ops.new_dynamic_label();
+        dynasm!(self.ops
+            ; .arch x64
+            ; test rbp, rbp
+            ; js =>spent
+        );
+        self.compare(compare);
+        self.jcc(cond, false, l);
+        dynasm!(self.ops ; .arch x64 ; =>fall_through);
+        self.stubs.push(Stub::BackEdge {
+            label: spent,
+            fall_through,
+            pc,
+            compare,
+        });
+    }
+
+    /// The cmp or test of a conditional jump (flags for [`Self::jcc`]).
+    fn compare(&mut self, c: Compare) {
+        let Compare {
+            cond,
+            is64,
+            reg,
+            dst,
+            src,
+            imm,
+        } = c;
         let d = self.read(dst, R10);
         if reg {
             let s = self.read(src, R11);
@@ -785,18 +867,6 @@ impl Gen<'_> {
                 (_, false) => dynasm!(self.ops ; .arch x64 ; cmp Rd(d), imm),
             }
         }
-        if t > pc {
-            let l = self.labels[t];
-            self.jcc(cond, false, l);
-            return;
-        }
-        // A backward jump: when not taken fall through; when taken, check the budget
-        // inline and jump (one taken branch per loop iteration).
-        let skip = self.ops.new_dynamic_label();
-        self.jcc(cond, true, skip);
-        self.budget_check(pc);
-        let l = self.labels[t];
-        dynasm!(self.ops ; .arch x64 ; jmp =>l ; =>skip);
     }
 
     /// The conditional jump of `cond` (or of its negation) to `l`, after a cmp/test.
@@ -921,13 +991,14 @@ impl Gen<'_> {
             ; jbe =>no_new_max
             ; mov [r12 + c::MAX_DEPTH], r10
             ; =>no_new_max
-            ; lea r10, [r10 + r10 * 2]
-            ; shl r10, 3
-            ; add r10, [r12 + c::REGIONS]
-            ; mov QWORD [r10 + stack + c::REGION_LOAD_LEN], STACK_SIZE as i32
-            ; mov QWORD [r10 + stack + c::REGION_STORE_LEN], STACK_SIZE as i32
-            ; mov r10, QWORD frame_step
-            ; add [r12 + c::FP], r10
+            ; shl r10, REGION_BITS as i8
+            ; add r10, [r12 + c::FAST]
+            ; mov r11, QWORD frame_step
+            ; add r11, [r12 + c::FP]
+            ; mov [r12 + c::FP], r11
+            ; add r11, 1
+            ; mov [r10 + stack + c::REGION_LOAD_LIMIT], r11
+            ; mov [r10 + stack + c::REGION_STORE_LIMIT], r11
             ; add QWORD [r12 + c::STACK_TOP], STACK_SIZE as i32
             ; push rbx
             ; push r13
@@ -945,11 +1016,11 @@ impl Gen<'_> {
             ; mov r10, QWORD frame_step
             ; sub [r12 + c::FP], r10
             ; mov r11, [r12 + c::DEPTH]
-            ; lea r10, [r11 + r11 * 2]
-            ; shl r10, 3
-            ; add r10, [r12 + c::REGIONS]
-            ; mov QWORD [r10 + stack + c::REGION_LOAD_LEN], 0
-            ; mov QWORD [r10 + stack + c::REGION_STORE_LEN], 0
+            ; mov r10, r11
+            ; shl r10, REGION_BITS as i8
+            ; add r10, [r12 + c::FAST]
+            ; mov QWORD [r10 + stack + c::REGION_LOAD_LIMIT], 0
+            ; mov QWORD [r10 + stack + c::REGION_STORE_LIMIT], 0
             ; sub r11, 1
             ; mov [r12 + c::DEPTH], r11
         );
@@ -964,8 +1035,8 @@ impl Gen<'_> {
                     pc,
                     info,
                 } => {
-                    // Not in the region table: ask the memory for a far mapping (simulated
-                    // kernel memory) before giving up, as the interpreter's slow path does.
+                    // Not in the fast table: the memory's slow path (regions beyond the
+                    // table, far mappings of simulated kernel memory) before giving up.
                     let fault = self.ops.new_dynamic_label();
                     let far = self.far_tramp;
                     dynasm!(self.ops
@@ -1022,6 +1093,23 @@ impl Gen<'_> {
                         ; mov QWORD [r12 + c::TAIL_TARGET], 0
                         ; jmp r11
                     );
+                }
+                Stub::BackEdge {
+                    label,
+                    fall_through,
+                    pc,
+                    compare,
+                } => {
+                    let taken = self.ops.new_dynamic_label();
+                    dynasm!(self.ops ; .arch x64 ; =>label);
+                    self.compare(compare);
+                    self.jcc(compare.cond, false, taken);
+                    dynasm!(self.ops ; .arch x64 ; jmp =>fall_through ; =>taken);
+                    self.status_exit(Status::Budget, pc);
+                }
+                Stub::Cold { label, emit } => {
+                    dynasm!(self.ops ; .arch x64 ; =>label);
+                    emit(&mut self.ops);
                 }
             }
         }

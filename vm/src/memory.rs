@@ -4,9 +4,17 @@
 //! `region << 32 | offset`. Region ids are fixed for the stack frames, the context and
 //! the packet, and handed out in registration order for everything else, so the same
 //! program and input see the same addresses on every run and machine. An access is valid
-//! when the region id is in the table and `offset + size` is within the region's length
-//! for that kind of access (`store_len` is 0 for read-only regions). That is three
-//! compares, which a JIT can emit inline against the [`Region`] table.
+//! when `offset + size` is within the region's length for that kind of access (0 for
+//! stores to read-only regions).
+//!
+//! The check engines run inline is one compare: regions `0..FAST_REGIONS` sit in a fixed
+//! table indexed by the region bits modulo [`FAST_REGIONS`], whose entries hold the end of
+//! the valid addresses (`addr + size` must be below it) and the host displacement. An
+//! address of a region beyond the table aliases an entry whose limit lies below it, and
+//! an `addr + size` that wraps around has all region bits set and lands on
+//! [`HOLE_REGION`], which is never mapped: both fail the compare and take the slow path
+//! ([`Memory::translate`]'s cold half), which looks at the whole table and at far
+//! mappings, and explains faults.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -44,21 +52,64 @@ pub const fn frame_pointer(frame: usize) -> u64 {
     vaddr(STACK_REGION + frame as u32, STACK_SIZE as u32)
 }
 
-/// One entry of the region table, laid out for the JITs: `host` is where offset 0 lives.
+/// Regions in the fixed table the inline check indexes (a power of two).
+pub const FAST_REGIONS: usize = 64;
+/// The fast table's last slot: never handed out, so it stays unmapped (see the module
+/// comment).
+pub const HOLE_REGION: u32 = FAST_REGIONS as u32 - 1;
+
+/// One entry of the region table, laid out for the inline check of the JITs (32 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Region {
+    /// `vaddr(id, 0) + load length + 1`: `size` bytes at `addr` may be loaded when
+    /// `addr + size < load_limit`. 0 when unmapped.
+    pub load_limit: u64,
+    /// The same for stores (0 for read-only regions).
+    pub store_limit: u64,
+    /// `host - vaddr(id, 0)`, wrapping: the host address of `addr` is `addr + delta`.
+    pub delta: u64,
+    /// Where offset 0 lives.
     pub host: *mut u8,
-    pub load_len: u64,
-    pub store_len: u64,
 }
 
 impl Region {
     const UNMAPPED: Region = Region {
+        load_limit: 0,
+        store_limit: 0,
+        delta: 0,
         host: std::ptr::null_mut(),
-        load_len: 0,
-        store_len: 0,
     };
+
+    fn new(id: u32, host: *mut u8, len: usize, writable: bool) -> Region {
+        let limit = vaddr(id, 0) + len as u64 + 1;
+        Region {
+            load_limit: limit,
+            store_limit: if writable { limit } else { 0 },
+            delta: (host as u64).wrapping_sub(vaddr(id, 0)),
+            host,
+        }
+    }
+
+    /// The limit of a stack frame's region while it is mapped: its r10 plus one.
+    pub const fn frame_limit(frame: usize) -> u64 {
+        frame_pointer(frame) + 1
+    }
+
+    /// Bytes that may be loaded (`id` is this entry's region id).
+    fn load_len(&self, id: usize) -> u64 {
+        self.load_limit
+            .saturating_sub((id as u64) << REGION_SHIFT | 1)
+    }
+
+    fn len(&self, id: usize, access: Access) -> u64 {
+        let limit = if access == Access::Load {
+            self.load_limit
+        } else {
+            self.store_limit
+        };
+        limit.saturating_sub((id as u64) << REGION_SHIFT | 1)
+    }
 }
 
 /// What a region holds, for messages.
@@ -143,7 +194,12 @@ struct FarRegion {
 /// The address space of one run. Regions borrow host buffers for `'a`; the stack frames
 /// are owned here and reused between runs.
 pub struct Memory<'a> {
-    regions: Vec<Region>,
+    /// Regions `0..FAST_REGIONS`; boxed so its address stays put for JIT code.
+    fast: Box<[Region; FAST_REGIONS]>,
+    /// Regions from `FAST_REGIONS` on (slow path only).
+    more: Vec<Region>,
+    /// Ids handed out so far (the next region's id).
+    count: usize,
     kinds: Vec<RegionKind>,
     stack: Box<[u8]>,
     /// Frames touched since the stack was last cleared.
@@ -165,19 +221,26 @@ impl Default for Memory<'_> {
 impl<'a> Memory<'a> {
     pub fn new() -> Self {
         let mut stack = vec![0u8; STACK_SIZE * MAX_CALL_FRAMES].into_boxed_slice();
-        let mut regions = vec![Region::UNMAPPED; FIRST_DYNAMIC_REGION as usize];
+        let mut fast = Box::new([Region::UNMAPPED; FAST_REGIONS]);
         let mut kinds = vec![RegionKind::Null; FIRST_DYNAMIC_REGION as usize];
         for frame in 0..MAX_CALL_FRAMES {
-            let id = (STACK_REGION as usize) + frame;
-            regions[id].host = stack[frame * STACK_SIZE..].as_mut_ptr();
-            kinds[id] = RegionKind::Stack { frame };
+            let id = STACK_REGION + frame as u32;
+            let host = stack[frame * STACK_SIZE..].as_mut_ptr();
+            fast[id as usize] = Region {
+                load_limit: 0,
+                store_limit: 0,
+                ..Region::new(id, host, STACK_SIZE, true)
+            };
+            kinds[id as usize] = RegionKind::Stack { frame };
         }
         kinds[CTX_REGION as usize] = RegionKind::Ctx;
         kinds[PACKET_REGION as usize] = RegionKind::Packet;
         kinds[CODE_REGION as usize] = RegionKind::Code;
         kinds[MAP_REGION as usize] = RegionKind::Named("map handles".into());
         let mut mem = Memory {
-            regions,
+            fast,
+            more: Vec::new(),
+            count: FIRST_DYNAMIC_REGION as usize,
             kinds,
             stack,
             dirty_frames: 0,
@@ -189,16 +252,27 @@ impl<'a> Memory<'a> {
         mem
     }
 
-    /// The region table, for engines.
-    pub fn regions(&self) -> &[Region] {
-        &self.regions
+    /// The entry of region `id`, if it was handed out.
+    pub fn region(&self, id: usize) -> Option<&Region> {
+        if id >= self.count {
+            None
+        } else if id < FAST_REGIONS {
+            Some(&self.fast[id])
+        } else {
+            self.more.get(id - FAST_REGIONS)
+        }
+    }
+
+    fn region_mut(&mut self, id: usize) -> &mut Region {
+        if id < FAST_REGIONS {
+            &mut self.fast[id]
+        } else {
+            &mut self.more[id - FAST_REGIONS]
+        }
     }
 
     fn set(&mut self, id: u32, host: *mut u8, len: usize, writable: bool) {
-        let r = &mut self.regions[id as usize];
-        r.host = host;
-        r.load_len = len as u64;
-        r.store_len = if writable { len as u64 } else { 0 };
+        *self.region_mut(id as usize) = Region::new(id, host, len, writable);
     }
 
     /// Maps `data` as the program's context; returns its address.
@@ -218,7 +292,9 @@ impl<'a> Memory<'a> {
     /// Makes the packet region show the context's bytes, for raw runs (`exec`, the
     /// conformance suite) where one buffer serves both.
     pub fn packet_is_ctx(&mut self) {
-        self.regions[PACKET_REGION as usize] = self.regions[CTX_REGION as usize];
+        let ctx = self.fast[CTX_REGION as usize];
+        let len = ctx.load_len(CTX_REGION as usize) as usize;
+        self.set(PACKET_REGION, ctx.host, len, ctx.store_limit != 0);
     }
 
     /// Maps a writable buffer in a new region; returns its base address.
@@ -237,8 +313,16 @@ impl<'a> Memory<'a> {
             len <= u32::MAX as usize,
             "region larger than the 4 GiB a region can address"
         );
-        let id = self.regions.len() as u32;
-        self.regions.push(Region::UNMAPPED);
+        if self.count == HOLE_REGION as usize {
+            self.kinds.push(RegionKind::Null);
+            self.owned.push(None);
+            self.count += 1;
+        }
+        let id = self.count as u32;
+        self.count += 1;
+        if id as usize >= FAST_REGIONS {
+            self.more.push(Region::UNMAPPED);
+        }
         self.kinds.push(RegionKind::Named(name));
         self.owned.push(None);
         self.set(id, host, len, writable);
@@ -278,35 +362,53 @@ impl<'a> Memory<'a> {
     /// Unmaps the context and the packet.
     pub fn clear_ctx_and_packet(&mut self) {
         for id in [CTX_REGION, PACKET_REGION] {
-            self.regions[id as usize] = Region::UNMAPPED;
+            self.fast[id as usize] = Region::UNMAPPED;
             self.owned[id as usize] = None;
         }
     }
 
     /// Number of regions (the next [`Self::add_region`] gets this id).
     pub fn region_count(&self) -> usize {
-        self.regions.len()
+        self.count
     }
 
     /// Unmaps every region from id `count` on (per-event regions), so the next ones get the
     /// same ids again.
     pub fn truncate_regions(&mut self, count: usize) {
         let count = count.max(FIRST_DYNAMIC_REGION as usize);
-        self.regions.truncate(count);
+        if count >= self.count {
+            return;
+        }
+        for r in &mut self.fast[count.min(FAST_REGIONS)..] {
+            *r = Region::UNMAPPED;
+        }
+        self.more.truncate(count.saturating_sub(FAST_REGIONS));
+        self.count = count;
         self.kinds.truncate(count);
         self.owned.truncate(count);
     }
 
     /// Clears the stack frames used since the last reset and leaves only frame 0 mapped,
     /// so every run starts from the same zeroed state.
+    #[inline]
     pub fn reset_stack(&mut self) {
-        let used = self.dirty_frames.max(1) * STACK_SIZE;
-        self.stack[..used].fill(0);
-        for frame in 0..MAX_CALL_FRAMES {
-            let len = if frame == 0 { STACK_SIZE as u64 } else { 0 };
-            let r = &mut self.regions[STACK_REGION as usize + frame];
-            r.load_len = len;
-            r.store_len = len;
+        let used = self.dirty_frames.max(1);
+        for (frame, stack) in self
+            .stack
+            .chunks_exact_mut(STACK_SIZE)
+            .enumerate()
+            .take(used)
+        {
+            // Fixed-size chunks: the clear is inlined as a few vector stores.
+            stack.fill(0);
+            let limit = if frame == 0 {
+                Region::frame_limit(0)
+            } else {
+                0
+            };
+            let r = &mut self.fast[STACK_REGION as usize + frame];
+            r.load_limit = limit;
+            r.store_limit = limit;
         }
         self.dirty_frames = 1;
     }
@@ -314,31 +416,39 @@ impl<'a> Memory<'a> {
     /// Maps (when entering) or unmaps (when returning from) the stack of `frame`, so a
     /// pointer into a finished frame's stack faults instead of reading stale data.
     pub fn set_frame_mapped(&mut self, frame: usize, mapped: bool) {
-        let len = if mapped { STACK_SIZE as u64 } else { 0 };
-        let r = &mut self.regions[STACK_REGION as usize + frame];
-        r.load_len = len;
-        r.store_len = len;
+        let limit = if mapped {
+            Region::frame_limit(frame)
+        } else {
+            0
+        };
+        let r = &mut self.fast[STACK_REGION as usize + frame];
+        r.load_limit = limit;
+        r.store_limit = limit;
         self.dirty_frames = self.dirty_frames.max(frame + 1);
     }
 
-    /// The region table as a raw pointer and length, for JIT-compiled code, which reads it
-    /// and maps or unmaps stack frames in it during a run.
-    pub fn region_table_mut(&mut self) -> (*mut Region, usize) {
-        (self.regions.as_mut_ptr(), self.regions.len())
+    /// The fast table ([`FAST_REGIONS`] entries), for JIT-compiled code, which reads it
+    /// and maps or unmaps stack frames in it during a run. Its address never changes.
+    #[inline]
+    pub fn fast_table_mut(&mut self) -> *mut Region {
+        self.fast.as_mut_ptr()
     }
 
     /// Records that frames `0..frames` were used (by code that mapped them itself), so the
     /// next [`Self::reset_stack`] clears them.
+    #[inline]
     pub fn note_frames_used(&mut self, frames: usize) {
         self.dirty_frames = self.dirty_frames.max(frames.min(MAX_CALL_FRAMES));
     }
 
     /// Host address of byte 0 of `frame`'s stack (its r10 is 512 bytes above).
+    #[inline]
     pub fn stack_base(&mut self, frame: usize) -> *mut u8 {
         self.stack[frame * STACK_SIZE..].as_mut_ptr()
     }
 
-    /// Checks an access and gives the host address of its first byte.
+    /// Checks an access and gives the host address of its first byte: the compare the JITs
+    /// emit inline (see the module comment), then the slow path.
     #[inline(always)]
     pub fn translate(
         &self,
@@ -346,14 +456,34 @@ impl<'a> Memory<'a> {
         size: usize,
         access: Access,
     ) -> Result<*mut u8, AccessFault> {
+        let r = &self.fast[(addr >> REGION_SHIFT) as usize % FAST_REGIONS];
+        let limit = if access == Access::Load {
+            r.load_limit
+        } else {
+            r.store_limit
+        };
+        // Sizes up to 4 GiB cannot wrap past the hole (see the module comment).
+        if size as u64 <= 1 << REGION_SHIFT && addr.wrapping_add(size as u64) < limit {
+            return Ok(r.host.wrapping_add((addr & 0xffff_ffff) as usize));
+        }
+        self.translate_slow(addr, size, access)
+    }
+
+    /// Every region (beyond the fast table too), then far mappings; the fault otherwise.
+    #[cold]
+    pub fn translate_slow(
+        &self,
+        addr: u64,
+        size: usize,
+        access: Access,
+    ) -> Result<*mut u8, AccessFault> {
+        let id = (addr >> REGION_SHIFT) as usize;
         let off = addr & 0xffff_ffff;
-        if let Some(r) = self.regions.get((addr >> REGION_SHIFT) as usize) {
-            let len = if access == Access::Load {
-                r.load_len
-            } else {
-                r.store_len
-            };
-            if off + size as u64 <= len {
+        if let Some(r) = self.region(id) {
+            if off
+                .checked_add(size as u64)
+                .is_some_and(|end| end <= r.len(id, access))
+            {
                 return Ok(r.host.wrapping_add(off as usize));
             }
         }
@@ -457,17 +587,17 @@ impl<'a> Memory<'a> {
                 reason,
             };
         }
-        let reason = match (self.regions.get(id), self.kinds.get(id)) {
+        let reason = match (self.region(id), self.kinds.get(id)) {
             (_, Some(RegionKind::Null)) if id == NULL_REGION as usize => {
                 "not a pointer (null or a plain number)".to_string()
             }
-            (Some(r), Some(kind)) => {
-                if r.load_len == 0 {
+            (Some(r), Some(kind)) if id != HOLE_REGION as usize => {
+                if r.load_limit == 0 {
                     format!("{kind} is not mapped")
-                } else if access != Access::Load && r.store_len == 0 {
+                } else if access != Access::Load && r.store_limit == 0 {
                     format!("{kind} is read-only")
                 } else {
-                    format!("offset {off} is outside {kind} ({} bytes)", r.load_len)
+                    format!("offset {off} is outside {kind} ({} bytes)", r.load_len(id))
                 }
             }
             _ => format!("no region {id} is mapped"),
@@ -614,6 +744,43 @@ mod tests {
         assert!(mem.map_far("mid", 1 << 40, &task, false).is_err());
         mem.clear_far();
         assert!(mem.load(at, 1).is_err());
+    }
+
+    #[test]
+    fn regions_beyond_the_fast_table_and_wrapping_addresses() {
+        let mut mem = Memory::new();
+        let bufs: Vec<HostBuffer> = (0..100u8)
+            .map(|i| HostBuffer::from_bytes(&[i; 4]))
+            .collect();
+        let addrs: Vec<u64> = bufs
+            .iter()
+            .map(|b| mem.map_buffer("value", b, true))
+            .collect();
+        // The hole is skipped; every region reads its own bytes, aliases do not leak.
+        assert!(addrs
+            .iter()
+            .all(|&a| a >> REGION_SHIFT != HOLE_REGION as u64));
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(mem.load(a, 1).unwrap(), i as u64, "region of {a:#x}");
+            assert!(mem.load(a + 1, 4).is_err());
+        }
+        let e = mem.load(vaddr(HOLE_REGION, 0), 1).unwrap_err();
+        assert!(e.reason.contains("no region 63"), "{e}");
+        let e = mem
+            .load(vaddr(HOLE_REGION + FAST_REGIONS as u32, 0), 1)
+            .unwrap_err();
+        assert!(e.reason.contains("no region"), "{e}");
+        for size in [1, 2, 4, 8] {
+            assert!(mem.load(u64::MAX - size as u64 + 1, size).is_err());
+            assert!(mem.load(u64::MAX - size as u64 + 2, size).is_err());
+        }
+        // Sizes beyond a region's reach never pass by wrapping.
+        let mut big = vec![0u8; 8];
+        assert!(mem.read_bytes(addrs[0], &mut big).is_err());
+        mem.truncate_regions(FIRST_DYNAMIC_REGION as usize + 1);
+        assert_eq!(mem.load(addrs[0], 1).unwrap(), 0);
+        assert!(mem.load(addrs[1], 1).is_err());
+        assert!(mem.load(addrs[70], 1).is_err());
     }
 
     #[test]

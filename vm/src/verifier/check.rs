@@ -9,8 +9,12 @@ use super::ctx::{self, CtxField};
 use super::helpers::{self, Arg, Callback, Ret};
 use super::scalar::{Scalar, Tnum};
 use super::state::{state_covers, ByteKind, Frame, Ref, Reg, RegType, Slot, State, SLOTS};
-use super::{CtxAccess, ErrorClass, Facts, Fail, MapInfo, Verdict, VerifyOptions};
+use super::{CtxAccess, ErrorClass, Facts, Fail, MapInfo, Proven, Verdict, VerifyOptions};
 use crate::disasm::format_insn;
+
+/// The identity of the raw context block (and of every pointer derived from it) in raw
+/// runs; fresh ids count up from 0 and never reach it.
+const RAW_CTX_ID: u32 = u32::MAX;
 use crate::isa::{
     pseudo, AluOp, AtomicOp, Decoded, Endian, JmpCond, Op, Size, MAX_CALL_FRAMES, STACK_SIZE,
 };
@@ -74,6 +78,8 @@ pub(crate) struct Checker<'a> {
     processed: usize,
     /// Per slot: 0 not an access, 1 in bounds on every visit, 2 not proven.
     in_bounds: Vec<u8>,
+    proven: Vec<Proven>,
+    ctx_extent: [i64; 2],
     ctx_accesses: HashMap<usize, CtxAccess>,
     /// Per slot: 1 accessed through ctx, 2 through another pointer.
     ptr_kind: HashMap<usize, u8>,
@@ -274,6 +280,8 @@ impl<'a> Checker<'a> {
             pending: Vec::new(),
             processed: 0,
             in_bounds: vec![0; len],
+            proven: vec![Proven::No; len],
+            ctx_extent: [0; 2],
             ctx_accesses: HashMap::new(),
             ptr_kind: HashMap::new(),
             stack_depth: vec![0; cfg.subprogs.len()],
@@ -299,6 +307,14 @@ impl<'a> Checker<'a> {
             total_states: self.nodes.len(),
             facts: Facts {
                 in_bounds: self.in_bounds.iter().map(|&b| b == 1).collect(),
+                proven: self
+                    .in_bounds
+                    .iter()
+                    .zip(&self.proven)
+                    .map(|(&b, &p)| if b == 1 { p } else { Proven::No })
+                    .collect(),
+                ctx_load_extent: self.ctx_extent[0] as u32,
+                ctx_store_extent: self.ctx_extent[1] as u32,
                 ctx_accesses,
                 stack_depth: self
                     .cfg
@@ -338,7 +354,14 @@ impl<'a> Checker<'a> {
             refs: Vec::new(),
             next_id: 0,
         };
-        init.frames[0].regs[1] = Reg::pointer(RegType::Ctx, 0);
+        init.frames[0].regs[1] = match self.opts.raw_ctx_size {
+            Some(size) => Reg {
+                aux: size,
+                id: RAW_CTX_ID,
+                ..Reg::pointer(RegType::Mem, 0)
+            },
+            None => Reg::pointer(RegType::Ctx, 0),
+        };
         self.pending.push(Pending {
             state: init,
             pc: 0,
@@ -516,6 +539,24 @@ impl<'a> Checker<'a> {
             (0, true) | (1, true) => 1,
             _ => 2,
         };
+    }
+
+    /// Records where an access in bounds landed (merged over paths).
+    fn note_proven(&mut self, pc: usize, region: Proven) {
+        self.note_bounds(pc, true);
+        let p = &mut self.proven[pc];
+        *p = match *p {
+            Proven::No => region,
+            old if old == region => old,
+            _ => Proven::Elsewhere,
+        };
+    }
+
+    /// A context access reaching `end` bytes into the context.
+    fn note_ctx(&mut self, pc: usize, end: i64, write: bool) {
+        self.note_proven(pc, Proven::Ctx);
+        let e = &mut self.ctx_extent[write as usize];
+        *e = (*e).max(end);
     }
 
     fn step(&mut self, st: &mut State, pc: usize, d: &Decoded) -> R<Flow> {
@@ -1387,7 +1428,15 @@ impl<'a> Checker<'a> {
         match ptr.ty {
             RegType::Stack => {
                 let r = self.stack_access(st, pc, regno, &ptr, off, size, kind, val, false)?;
-                self.note_bounds(pc, true);
+                let current = ptr.aux as usize + 1 == st.frames.len();
+                self.note_proven(
+                    pc,
+                    if current {
+                        Proven::Frame
+                    } else {
+                        Proven::Elsewhere
+                    },
+                );
                 Ok(r)
             }
             RegType::Ctx => {
@@ -1437,7 +1486,7 @@ impl<'a> Checker<'a> {
                         );
                     }
                 }
-                self.note_bounds(pc, true);
+                self.note_ctx(pc, off + size, write);
                 Ok(match field {
                     _ if write => Reg::NOT_INIT,
                     CtxField::Scalar => Reg::scalar(Scalar::UNKNOWN.truncate(size as usize)),
@@ -1466,7 +1515,12 @@ impl<'a> Checker<'a> {
                     }
                 }
                 check_region(pc, regno, &ptr, off, size, limit, what)?;
-                self.note_bounds(pc, true);
+                if ptr.ty == RegType::Mem && ptr.id == RAW_CTX_ID {
+                    let end = ptr.off as i64 + ptr.var.umax as i64 + off + size;
+                    self.note_ctx(pc, end, write || kind == Access::Atomic);
+                } else {
+                    self.note_proven(pc, Proven::Elsewhere);
+                }
                 Ok(load_result(size, write))
             }
             RegType::Packet | RegType::PacketMeta => {
@@ -1498,7 +1552,7 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 }
-                self.note_bounds(pc, true);
+                self.note_proven(pc, Proven::Elsewhere);
                 Ok(load_result(size, write))
             }
             RegType::BtfId => {

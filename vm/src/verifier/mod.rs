@@ -106,6 +106,9 @@ pub struct VerifyOptions<'a> {
     pub complexity_limit: usize,
     /// Loading as root (CAP_PERFMON): uninitialised stack may be read.
     pub privileged: bool,
+    /// Raw runs (`exec`, the benchmarks): r1 points to a writable block of this many bytes
+    /// (the context region) instead of the program type's context.
+    pub raw_ctx_size: Option<u32>,
 }
 
 impl Default for VerifyOptions<'_> {
@@ -117,6 +120,7 @@ impl Default for VerifyOptions<'_> {
             log_level: 0,
             complexity_limit: COMPLEXITY_LIMIT,
             privileged: true,
+            raw_ctx_size: None,
         }
     }
 }
@@ -311,11 +315,33 @@ pub struct Facts {
     /// for everything else (including accesses through kernel pointers, which the kernel
     /// itself makes fault-safe).
     pub in_bounds: Vec<bool>,
+    /// Per slot: where an access that is in bounds on every path lands, for engines that
+    /// translate it without looking the region up.
+    pub proven: Vec<Proven>,
+    /// Bytes of the context region that [`Proven::Ctx`] loads and stores reach at most
+    /// (an engine using those proofs must check the region is that large).
+    pub ctx_load_extent: u32,
+    pub ctx_store_extent: u32,
     /// Every context access, sorted by instruction; one instruction always accesses the
     /// same field (the kernel requires it).
     pub ctx_accesses: Vec<CtxAccess>,
     /// Stack bytes used by each function (by first slot).
     pub stack_depth: Vec<(usize, u32)>,
+}
+
+/// Where an access proven in bounds lands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Proven {
+    /// Not proven on every path, or not a memory access.
+    #[default]
+    No,
+    /// The stack of the frame executing it.
+    Frame,
+    /// The context r1 points to at entry (the raw block in raw runs).
+    Ctx,
+    /// Some other region (map value, ring buffer record, a caller's frame, packet), or
+    /// different ones on different paths.
+    Elsewhere,
 }
 
 /// The kernel would accept the program.
