@@ -6,7 +6,12 @@
  *     succeed, the 34th falls through (34 runs; r0 = 34);
  *  1: an empty slot (1) and an index out of range (100) fall through, r0 and the packet
  *     unchanged by them;
- *  2: kt_entry -> kt_next, which writes the packet and returns XDP_TX. */
+ *  2: kt_entry -> kt_next, which writes the packet and returns XDP_TX;
+ *  3: 33 tail calls into an empty slot (index 1, a constant), then one to kt_next;
+ *  4: the same with the index from the packet (byte 1), which the kernel's JIT compiles
+ *     to an indirect tail call rather than a patched direct jump.
+ * Cases 3 and 4 show whether a tail call into an empty slot counts towards the limit of
+ * 33 (docs/kernel-differences.md: in the kernel it does not). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -52,6 +57,23 @@ int kt_entry(struct xdp_md *ctx)
 		bpf_tail_call(ctx, &chain, 100);
 		bpf_printk("index out of range fell through: runs=%u", runs);
 		return XDP_PASS;
+	}
+	if (data[0] == 3) {
+		for (int i = 0; i < 33; i++)
+			bpf_tail_call(ctx, &chain, 1);
+		bpf_tail_call(ctx, &chain, 2);
+		bpf_printk("33 empty slots used up the tail calls: runs=%u", runs);
+		return 1002;
+	}
+	if (data[0] == 4) {
+		u32 empty = data[1];
+
+		for (int i = 0; i < 33; i++)
+			bpf_tail_call(ctx, &chain, empty);
+		bpf_tail_call(ctx, &chain, 2);
+		bpf_printk("33 empty slots (index from the packet) used up the tail calls: runs=%u",
+			   runs);
+		return 1003;
 	}
 	bpf_tail_call(ctx, &chain, 2);
 	bpf_printk("next fell through");
