@@ -452,6 +452,18 @@ fn tail_calls_agree_with_the_kernel() {
             assert_eq!(report["printk_compared"], 5, "{engine}");
         }
     }
+    // `--map` writes other maps too, on both sides: total_runs (the high half of .bss's
+    // first 8 bytes) starts at 5.
+    let start = (5u64 << 32).to_string();
+    let preset = format!("rt_ktail.bss:0={start}");
+    let (report, ok) = parity_status(
+        &obj,
+        &trace,
+        &["--prog", "kt_entry", "--map", &preset],
+        "interp",
+    );
+    assert!(ok, "--map: {report}");
+    assert_eq!(report["maps_compared"], 2);
     // What both sides computed, from the kernel backend's own output.
     let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
         .args([
@@ -500,6 +512,21 @@ fn tail_calls_agree_with_the_kernel() {
         .unwrap();
     // runs = 34 (0x22), total_runs = 34 + 1 + 2 + 34 = 71 (0x47).
     assert_eq!(bss["entries"][0]["values"][0], "2200000047000000");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json", "--dump-maps"])
+        .args(["--prog", "kt_entry", "--map", &preset])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // 5 + 71 = 76 (0x4c).
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"220000004c000000\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let printk: Vec<&str> = lines
         .iter()
         .filter(|v| v["type"] == "printk")
@@ -669,4 +696,44 @@ fn tail_calls_into_empty_slots_do_not_count_in_the_kernel() {
         };
         assert!(known, "not the documented difference: {d}");
     }
+}
+
+#[test]
+fn without_tracefs_printk_is_a_warning_not_a_failure() {
+    if !kernel_available() {
+        return;
+    }
+    // EBPF_SIM_KERNEL_PRINTK=0 makes the backend behave as without tracefs.
+    let obj = root().join("testdata/obj/rt_kprintk.bpf.o");
+    let trace = root().join("testdata/traces/rt_kprintk.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .env("EBPF_SIM_KERNEL_PRINTK", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: printk lines not collected"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"printk\""), "{stdout}");
+    assert_eq!(stdout.matches("\"return\"").count(), 2, "{stdout}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["parity", "--json"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .env("EBPF_SIM_KERNEL_PRINTK", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["printk_compared"], 0);
+    assert!(!printk_compared(&report), "{report}");
+    assert_eq!(report["agree"], 2);
 }

@@ -396,8 +396,14 @@ pub fn run_object(obj: &KObject, runs: &[KRun]) -> Result<KResult, KernelError> 
         let mut killed: Vec<(usize, String)> = Vec::new();
         // The tracefs instance lives in the parent, so that it is removed even when a
         // child dies.
+        // EBPF_SIM_KERNEL_PRINTK=0 leaves tracefs alone.
+        let off = std::env::var("EBPF_SIM_KERNEL_PRINTK").is_ok_and(|v| v == "0");
         let (instance, mut printk_unavailable) = match obj.printk {
             false => (None, None),
+            true if off => (
+                None,
+                Some("printk lines not collected: EBPF_SIM_KERNEL_PRINTK=0".into()),
+            ),
             true => match crate::tracefs::PrintkInstance::create() {
                 Ok(i) => (Some(i), None),
                 Err(e) => (None, Some(format!("printk lines not collected: {e}"))),

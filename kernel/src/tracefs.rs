@@ -105,6 +105,7 @@ impl PrintkInstance {
                 }
             },
         };
+        remove_stale(&root.join("instances"));
         let mut inst = PrintkInstance {
             dir: root.join("instances").join(format!(
                 "ebpf-sim-{}-{}",
@@ -126,6 +127,26 @@ impl PrintkInstance {
     /// The instance's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Removes the instances of ebpf-sim processes that are gone (killed before they could
+/// remove theirs).
+fn remove_stale(instances: &Path) {
+    let Ok(dir) = std::fs::read_dir(instances) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("ebpf-sim-")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(pid, n)| n.parse::<u32>().ok().and(pid.parse::<u32>().ok()));
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
     }
 }
 
