@@ -1,6 +1,8 @@
 //! The simulator against the real kernel (BPF_PROG_TEST_RUN): the network programs of
-//! testdata and the eunomia xdp/tc packages through `ebpf-sim parity`, and the
-//! bpf_conformance suite loaded into the kernel as XDP programs. Skipped (with the
+//! testdata and the eunomia xdp/tc packages through `ebpf-sim parity`, tail calls through
+//! prog arrays filled on both sides (rt_ktail, rt_tail with `--map`), printk lines read
+//! from a tracefs instance (rt_kprintk), and the bpf_conformance suite loaded into the
+//! kernel as XDP programs. Skipped (with the
 //! reason printed) when bpf() is not available: not root, not Linux.
 //!
 //! Known differences are documented in docs/kernel-differences.md.
