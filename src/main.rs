@@ -194,6 +194,10 @@ enum Command {
         /// Only attach these programs (repeatable).
         #[arg(long = "prog", value_name = "NAME")]
         progs: Vec<String>,
+        /// Write NAME:KEY=VALUE into a map on both sides before the runs (as `run --map`;
+        /// a prog array takes a program name). Repeatable.
+        #[arg(long = "map", value_name = "NAME:KEY=VALUE")]
+        maps: Vec<String>,
     },
     /// Tell whether the kernel's verifier would load each program of an object or package,
     /// with the kernel's message, the instruction and its source line when it would not.
@@ -265,6 +269,7 @@ fn main() -> ExitCode {
             budget,
             btf,
             progs,
+            maps,
         } => commands::parity(commands::ParityArgs {
             file,
             trace,
@@ -273,6 +278,7 @@ fn main() -> ExitCode {
             budget,
             btf,
             progs,
+            maps,
         }),
         Command::Exec {
             program,

@@ -30,3 +30,5 @@ build rt_task.bpf.c
 build rt_strings.bpf.c
 build rt_net.bpf.c
 build rt_netadj.bpf.c
+build rt_ktail.bpf.c
+build rt_kprintk.bpf.c

@@ -1,6 +1,8 @@
 //! The simulator against the real kernel (BPF_PROG_TEST_RUN): the network programs of
-//! testdata and the eunomia xdp/tc packages through `ebpf-sim parity`, and the
-//! bpf_conformance suite loaded into the kernel as XDP programs. Skipped (with the
+//! testdata and the eunomia xdp/tc packages through `ebpf-sim parity`, tail calls through
+//! prog arrays filled on both sides (rt_ktail, rt_tail with `--map`), printk lines read
+//! from a tracefs instance (rt_kprintk), and the bpf_conformance suite loaded into the
+//! kernel as XDP programs. Skipped (with the
 //! reason printed) when bpf() is not available: not root, not Linux.
 //!
 //! Known differences are documented in docs/kernel-differences.md.
@@ -168,12 +170,24 @@ fn raw_tracepoint_programs_agree_with_the_kernel() {
         // rejects rt_lru (a false "infinite loop") and rt_in_maps (an inner map from a
         // map-in-map lookup is not a map pointer); the kernel loads both and they run
         // the same.
+        // And an environment difference: a test run has no perf events behind a perf
+        // event array, so rt_perf's bpf_perf_event_output calls (whose results it
+        // prints) fail with -ENOENT in the kernel.
+        let perf_printk = |d: &Value| {
+            d["kind"] == "printk"
+                && d["sim"].as_str().unwrap().contains("perf cpu=")
+                && d["kernel"]
+                    .as_str()
+                    .unwrap()
+                    .contains("current=-2 own index=-2")
+        };
         let unexpected: Vec<&Value> = diffs
             .iter()
             .filter(|d| {
                 !(d["kind"] == "load"
                     && (d["subject"] == "rt_lru" || d["subject"] == "rt_in_maps")
                     && d["kernel"] == "loaded")
+                    && !perf_printk(d)
             })
             .collect();
         assert!(unexpected.is_empty(), "{name}: {unexpected:?}");
@@ -368,4 +382,360 @@ fn run_with_the_kernel_backend_prints_records_and_maps() {
         .starts_with("45000028"));
     assert_eq!(returns[1]["r0"], 7);
     assert!(lines.iter().any(|v| v["type"] == "map"));
+}
+
+/// `ebpf-sim parity` with its exit status: (report, status).
+fn parity_status(file: &Path, trace: &Path, extra: &[&str], engine: &str) -> (Value, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .arg("parity")
+        .arg(file)
+        .arg("--trace")
+        .arg(trace)
+        .args(["--json", "--engine", engine])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{}: no JSON report ({e}): {stdout}\n{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (report, out.status.success())
+}
+
+/// The engines this build has, by their `--engine` names.
+fn engines() -> Vec<String> {
+    Engine::available()
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+/// printk lines are compared only when tracefs could be used: the report says so.
+fn printk_compared(report: &Value) -> bool {
+    let warned = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("printk"));
+    if warned {
+        eprintln!("note: printk lines not compared: {}", report["warnings"]);
+    }
+    !warned
+}
+
+#[test]
+fn tail_calls_agree_with_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    // rt_ktail: XDP programs, the prog array filled by its `.values` initialiser; only
+    // kt_entry is attached: kt_self and kt_next are loaded because the array holds them.
+    let obj = root().join("testdata/obj/rt_ktail.bpf.o");
+    let trace = root().join("testdata/traces/rt_ktail.json");
+    for engine in engines() {
+        let (report, ok) = parity_status(&obj, &trace, &["--prog", "kt_entry"], &engine);
+        println!("rt_ktail ({engine}): {report}");
+        assert!(ok, "{engine}: parity failed: {report}");
+        assert_eq!(report["differences"], Value::Array(vec![]), "{engine}");
+        assert_eq!(report["runs"], 4, "{engine}");
+        assert_eq!(report["agree"], 4, "{engine}");
+        for p in ["kt_entry", "kt_self", "kt_next"] {
+            assert_eq!(report["programs"][p], "loaded", "{engine}: {p}");
+        }
+        // The .bss counters (runs of the last chain, of all chains) were compared: 34
+        // runs per self chain (33 tail calls), 1 for the fall-through case, 2 for the hop.
+        assert_eq!(report["maps_compared"], 2, "{engine}");
+        if printk_compared(&report) {
+            // "self fell through" twice, two fall-throughs, one hop.
+            assert_eq!(report["printk_compared"], 5, "{engine}");
+        }
+    }
+    // `--map` writes other maps too, on both sides: total_runs (the high half of .bss's
+    // first 8 bytes) starts at 5.
+    let start = (5u64 << 32).to_string();
+    let preset = format!("rt_ktail.bss:0={start}");
+    let (report, ok) = parity_status(
+        &obj,
+        &trace,
+        &["--prog", "kt_entry", "--map", &preset],
+        "interp",
+    );
+    assert!(ok, "--map: {report}");
+    assert_eq!(report["maps_compared"], 2);
+    // What both sides computed, from the kernel backend's own output.
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args([
+            "run",
+            "--backend",
+            "kernel",
+            "--json",
+            "--dump-maps",
+            "--prog",
+            "kt_entry",
+        ])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let r0: Vec<u64> = lines
+        .iter()
+        .filter(|v| v["type"] == "return")
+        .map(|v| v["r0"].as_u64().unwrap())
+        .collect();
+    // 33 tail calls then the fall-through (r0 = runs = 34); an empty slot and an index
+    // out of range fall through (XDP_PASS); the hop returns XDP_TX; 34 again.
+    assert_eq!(r0, [34, 2, 3, 34]);
+    let returns: Vec<&Value> = lines.iter().filter(|v| v["type"] == "return").collect();
+    assert_eq!(
+        returns[2]["packet"], "02aa2233445566778899aabbccddeeff",
+        "kt_next wrote the packet"
+    );
+    assert_eq!(
+        returns[1]["packet"], "01112233445566778899aabbccddeeff",
+        "fall-throughs leave the packet"
+    );
+    let bss = lines
+        .iter()
+        .find(|v| v["type"] == "map" && v["map"] == "rt_ktail.bss")
+        .unwrap();
+    // runs = 34 (0x22), total_runs = 34 + 1 + 2 + 34 = 71 (0x47).
+    assert_eq!(bss["entries"][0]["values"][0], "2200000047000000");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json", "--dump-maps"])
+        .args(["--prog", "kt_entry", "--map", &preset])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // 5 + 71 = 76 (0x4c).
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"220000004c000000\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let printk: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["type"] == "printk")
+        .map(|v| v["text"].as_str().unwrap())
+        .collect();
+    if !printk.is_empty() {
+        assert_eq!(
+            printk,
+            [
+                "self fell through: runs=34 tail calls=33",
+                "empty slot fell through: runs=1",
+                "index out of range fell through: runs=1",
+                "next: runs=2 len=16",
+                "self fell through: runs=34 tail calls=33",
+            ]
+        );
+    }
+}
+
+#[test]
+fn tail_calls_through_map_options_agree_with_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    // rt_tail (raw tracepoints) with its prog array filled by `--map` on both sides.
+    let (report, _) = parity_status(
+        &root().join("testdata/obj/rt_tail.bpf.o"),
+        &root().join("testdata/traces/rt_tail.json"),
+        &[
+            "--map",
+            "jmp_table:0=tail_self",
+            "--map",
+            "jmp_table:1=tail_hop",
+            "--map",
+            "jmp_table:2=tail_end",
+        ],
+        "interp",
+    );
+    println!("rt_tail: {report}");
+    assert_eq!(report["runs"], 4);
+    assert_eq!(report["agree"], 4);
+    // The one known difference: rt_tail keeps its context's address in .bss
+    // (docs/kernel-differences.md, "Kernel addresses").
+    let diffs = report["differences"].as_array().unwrap();
+    assert!(
+        diffs
+            .iter()
+            .all(|d| d["kind"] == "map" && d["subject"] == "rt_tail.bss[00000000]"),
+        "{diffs:?}"
+    );
+    if printk_compared(&report) {
+        assert_eq!(report["printk_compared"], 6);
+    }
+}
+
+#[test]
+fn printk_lines_agree_with_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    let obj = root().join("testdata/obj/rt_kprintk.bpf.o");
+    let trace = root().join("testdata/traces/rt_kprintk.json");
+    for engine in engines() {
+        let (report, ok) = parity_status(&obj, &trace, &[], &engine);
+        println!("rt_kprintk ({engine}): {report}");
+        assert!(ok, "{engine}: {report}");
+        assert_eq!(report["differences"], Value::Array(vec![]), "{engine}");
+        assert_eq!(report["agree"], 2, "{engine}");
+        if !printk_compared(&report) {
+            return;
+        }
+        // Eight lines per event, the last one empty.
+        assert_eq!(report["printk_compared"], 16, "{engine}");
+    }
+    // `run --backend kernel` prints the kernel's lines as the simulator prints its own.
+    let run = |backend: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+            .args(["run", "--backend", backend, "--json"])
+            .arg(&obj)
+            .arg("--trace")
+            .arg(&trace)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["type"] == "printk")
+            .collect::<Vec<_>>()
+    };
+    let kernel = run("kernel");
+    assert_eq!(kernel, run("sim"));
+    let texts: Vec<&str> = kernel.iter().map(|v| v["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.len(), 16);
+    assert_eq!(texts[0], "d=42 u=4294967295 x=ffffffff");
+    assert_eq!(texts[3], "pad [   42] [42   ] [0002a]");
+    assert_eq!(texts[5], "ip=10.0.0.42");
+    assert_eq!(texts[6], "four 42 42 ffffffff ffffffffffffffff");
+    assert_eq!(
+        texts[9],
+        "lld=81985529216486895 llu=81985529216486895 llx=123456789abcdef"
+    );
+    assert_eq!(texts[7], "");
+}
+
+#[test]
+fn tail_calls_into_empty_slots_do_not_count_in_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    // rt_ktail cases 3 and 4: 33 tail calls into an empty slot (constant index, then an
+    // index read from the packet), then one into kt_next. The kernel (6.18, x86-64 JIT)
+    // counts only tail calls that reach a program, so kt_next runs (XDP_TX = 3, the
+    // packet's byte 1 written). The simulator still counts empty slots
+    // (docs/kernel-differences.md, "Tail calls into empty slots"): the run falls through
+    // there (1002, 1003). Once the simulator is fixed both sides agree.
+    let obj = root().join("testdata/obj/rt_ktail.bpf.o");
+    let trace = root().join("testdata/traces/rt_ktail_empty.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json", "--prog", "kt_entry"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let returns: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "return")
+        .collect();
+    let r0: Vec<u64> = returns.iter().map(|v| v["r0"].as_u64().unwrap()).collect();
+    assert_eq!(
+        r0,
+        [3, 3],
+        "the kernel took the tail call after 33 empty ones"
+    );
+    assert_eq!(returns[0]["packet"], "03aa2233445566778899aabbccddeeff");
+    let (report, ok) = parity_status(&obj, &trace, &["--prog", "kt_entry"], "interp");
+    println!("rt_ktail_empty: {report}");
+    if ok {
+        assert_eq!(report["agree"], 2);
+        return;
+    }
+    let diffs = report["differences"].as_array().unwrap();
+    for d in diffs {
+        let known = match d["kind"].as_str().unwrap() {
+            "return" => {
+                d["kernel"].as_str().unwrap().starts_with("r0=3 ")
+                    && (d["sim"].as_str().unwrap().starts_with("r0=1002 ")
+                        || d["sim"].as_str().unwrap().starts_with("r0=1003 "))
+            }
+            "printk" => d["sim"]
+                .as_str()
+                .unwrap()
+                .contains("used up the tail calls"),
+            "map" => d["subject"] == "rt_ktail.bss[00000000]",
+            _ => false,
+        };
+        assert!(known, "not the documented difference: {d}");
+    }
+}
+
+#[test]
+fn without_tracefs_printk_is_a_warning_not_a_failure() {
+    if !kernel_available() {
+        return;
+    }
+    // EBPF_SIM_KERNEL_PRINTK=0 makes the backend behave as without tracefs.
+    let obj = root().join("testdata/obj/rt_kprintk.bpf.o");
+    let trace = root().join("testdata/traces/rt_kprintk.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--json"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .env("EBPF_SIM_KERNEL_PRINTK", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: printk lines not collected"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"printk\""), "{stdout}");
+    assert_eq!(stdout.matches("\"return\"").count(), 2, "{stdout}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["parity", "--json"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .env("EBPF_SIM_KERNEL_PRINTK", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["printk_compared"], 0);
+    assert!(!printk_compared(&report), "{report}");
+    assert_eq!(report["agree"], 2);
 }

@@ -146,3 +146,56 @@ fn the_machine_api_gives_the_same_tail_calls_on_both_engines() {
     let cli = run(OBJ, TRACE, &FILLED);
     assert_eq!(cli.records, json);
 }
+
+#[test]
+fn prog_array_initialisers_fill_the_array_and_types_must_match() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let loaded = load_file(
+        format!("{root}/testdata/obj/rt_ktail.bpf.o"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let object = loaded.object().clone();
+    let m = Machine::new(
+        object.clone(),
+        KernelConfig::default(),
+        Engine::Interp,
+        1_000_000,
+    )
+    .unwrap();
+    let chain = m.object.map_index("chain").unwrap();
+    let slots: Vec<Vec<u8>> = m.kernel.maps[chain]
+        .entries()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(slots, [0u32.to_le_bytes(), 2u32.to_le_bytes()]);
+    // The kernel refuses a program of another type in a prog array its caller uses.
+    let mut other = object;
+    let next = other
+        .programs
+        .iter()
+        .position(|p| p.name == "kt_next")
+        .unwrap();
+    other.programs[next].prog_type = ebpf_sim::loader::ProgramType::SchedCls;
+    let err = Machine::new(other, KernelConfig::default(), Engine::Interp, 1_000_000)
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("kt_next (sched_cls)") && err.contains("(xdp)") && err.contains("EINVAL"),
+        "{err}"
+    );
+    // `--map` checks the same way: a program of the caller's type is accepted.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--map", "chain:1=kt_entry"])
+        .arg(format!("{root}/testdata/obj/rt_ktail.bpf.o"))
+        .arg("--trace")
+        .arg(format!("{root}/testdata/traces/rt_ktail.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

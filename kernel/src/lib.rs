@@ -16,6 +16,7 @@ pub mod object;
 pub mod prog;
 #[cfg(target_os = "linux")]
 pub mod syscall;
+pub mod tracefs;
 
 /// Test programs as bytes, from (opcode, dst | src << 4, off, imm) tuples.
 #[cfg(test)]
@@ -32,7 +33,7 @@ pub(crate) fn test_insns(v: &[(u8, u8, i16, i32)]) -> Vec<u8> {
 
 pub use error::KernelError;
 pub use map::MapSpec;
-pub use object::{run_object, KObject, KResult, KRun, LoadOutcome, RunOutcome};
+pub use object::{run_object, KObject, KPreload, KResult, KRun, LoadOutcome, RunOutcome};
 pub use prog::{load_in_child, Judgement, LoadRequest};
 
 /// Whether this process can load programs into the kernel; `Err` gives the reason (not

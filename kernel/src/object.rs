@@ -51,8 +51,20 @@ pub struct KMap {
     pub freeze: bool,
     /// The inner map template of a map-in-map.
     pub inner: Option<Box<KMap>>,
-    /// Initial slots of a map-in-map: (slot, map index).
+    /// Initial slots of a map-in-map: (slot, map index); of a prog array: (slot, program
+    /// index), filled once the programs are loaded.
     pub init_slots: Vec<(u32, usize)>,
+}
+
+/// A map entry to write before the runs (`--map NAME:KEY=VALUE`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KPreload {
+    /// Map index in [`KObject::maps`].
+    pub map: usize,
+    pub key: Vec<u8>,
+    /// The value (one CPU's for per-CPU maps: written to every CPU); for a prog array,
+    /// the program index as a u32, replaced by the program's fd.
+    pub value: Vec<u8>,
 }
 
 /// A program to load.
@@ -78,6 +90,10 @@ pub struct KObject {
     pub maps: Vec<KMap>,
     pub programs: Vec<KProgram>,
     pub license: String,
+    /// Entries written after the programs are loaded, before the runs.
+    pub preloads: Vec<KPreload>,
+    /// Collect `bpf_trace_printk` lines of each run (through a tracefs instance).
+    pub printk: bool,
 }
 
 fn kmap(def: &ebpf_sim_loader::MapDef, ncpus: u32) -> KMap {
@@ -110,10 +126,11 @@ fn kmap(def: &ebpf_sim_loader::MapDef, ncpus: u32) -> KMap {
 
 impl KObject {
     /// The kernel's view of a loaded object; programs of test-runnable types are marked
-    /// for loading when `load` says so (by program index).
+    /// for loading when `load` says so (by program index), and so are the programs a prog
+    /// array's initial slots hold (tail calls reach them).
     pub fn from_object(obj: &Object, load: impl Fn(usize) -> bool) -> KObject {
         let ncpus = possible_cpus();
-        KObject {
+        let mut k = KObject {
             maps: obj.maps.iter().map(|d| kmap(d, ncpus)).collect(),
             programs: obj
                 .programs
@@ -136,9 +153,43 @@ impl KObject {
                 })
                 .collect(),
             license: obj.license.clone().unwrap_or_else(|| "GPL".into()),
+            preloads: Vec::new(),
+            printk: true,
+        };
+        let targets: Vec<usize> = k
+            .maps
+            .iter()
+            .filter(|m| m.map_type == PROG_ARRAY)
+            .flat_map(|m| m.init_slots.iter().map(|&(_, p)| p))
+            .collect();
+        for p in targets {
+            k.load_tail_target(p);
+        }
+        k
+    }
+
+    /// Marks program `p` for loading when the kernel can run it (a prog array slot holds
+    /// it).
+    fn load_tail_target(&mut self, p: usize) {
+        if let Some(prog) = self.programs.get_mut(p) {
+            if test_runnable(prog.prog_type) {
+                prog.load = true;
+            }
         }
     }
+
+    /// Adds an entry to write before the runs; a prog array's program is loaded.
+    pub fn preload(&mut self, pre: KPreload) {
+        if self.maps.get(pre.map).map(|m| m.map_type) == Some(PROG_ARRAY) {
+            if let Ok(b) = <[u8; 4]>::try_from(&pre.value[..]) {
+                self.load_tail_target(u32::from_le_bytes(b) as usize);
+            }
+        }
+        self.preloads.push(pre);
+    }
 }
+
+const PROG_ARRAY: u32 = 3;
 
 fn expected_attach_type(a: &ebpf_sim_loader::AttachPoint) -> u32 {
     match a {
@@ -229,7 +280,8 @@ pub struct KRun {
     pub ctx_in: Option<Vec<u8>>,
     /// The CPU to run on (the child pins itself there; raw tracepoints ask the kernel).
     pub cpu: u32,
-    /// XDP's `ingress_ifindex` (0: none; the device must exist).
+    /// XDP's `ingress_ifindex`, an skb program's `ifindex` (0, 1: none / loopback;
+    /// another device must exist).
     pub ifindex: u32,
 }
 
@@ -257,6 +309,8 @@ pub struct RunOutcome {
     pub data_out: Option<Vec<u8>>,
     /// Ring buffer records submitted during the run: (map index, bytes).
     pub ringbuf: Vec<(usize, Vec<u8>)>,
+    /// `bpf_trace_printk` messages of the run, in order (when collected).
+    pub printk: Vec<String>,
     /// Why the run did not happen (the program is not loaded, the test run failed).
     pub error: Option<String>,
 }
@@ -275,6 +329,10 @@ pub struct KResult {
     /// Per map: its entries at the end (None when it cannot be read: ring buffers, perf
     /// arrays, maps that were not created).
     pub maps: Vec<Option<Entries>>,
+    /// Entries that could not be written (prog array slots, `--map` preloads): why.
+    pub preload_errors: Vec<String>,
+    /// Why printk lines were not collected (`None`: collected, or not asked for).
+    pub printk_unavailable: Option<String>,
 }
 
 /// One line the child reports.
@@ -285,6 +343,9 @@ enum Step {
     Load(usize, LoadOutcome),
     Run(usize, RunOutcome),
     Dump(usize, Option<Entries>),
+    Preload(String),
+    /// Printk lines cannot be read: why.
+    NoPrintk(String),
     Done,
 }
 
@@ -333,14 +394,32 @@ pub fn run_object(obj: &KObject, runs: &[KRun]) -> Result<KResult, KernelError> 
     {
         let mut obj = obj.clone();
         let mut killed: Vec<(usize, String)> = Vec::new();
+        // The tracefs instance lives in the parent, so that it is removed even when a
+        // child dies.
+        // EBPF_SIM_KERNEL_PRINTK=0 leaves tracefs alone.
+        let off = std::env::var("EBPF_SIM_KERNEL_PRINTK").is_ok_and(|v| v == "0");
+        let (instance, mut printk_unavailable) = match obj.printk {
+            false => (None, None),
+            true if off => (
+                None,
+                Some("printk lines not collected: EBPF_SIM_KERNEL_PRINTK=0".into()),
+            ),
+            true => match crate::tracefs::PrintkInstance::create() {
+                Ok(i) => (Some(i), None),
+                Err(e) => (None, Some(format!("printk lines not collected: {e}"))),
+            },
+        };
+        let trace_dir = instance.as_ref().map(|i| i.dir().to_path_buf());
         for _ in 0..=obj.programs.len() {
-            let (steps, status) = imp::child(&obj, runs)?;
+            let (steps, status) = imp::child(&obj, runs, trace_dir.as_deref())?;
             let mut res = KResult {
                 ncpus: possible_cpus(),
                 map_errors: vec![None; obj.maps.len()],
                 programs: vec![LoadOutcome::NotLoaded; obj.programs.len()],
                 runs: Vec::new(),
                 maps: vec![None; obj.maps.len()],
+                preload_errors: Vec::new(),
+                printk_unavailable: printk_unavailable.clone(),
             };
             let mut loading = None;
             let mut done = false;
@@ -354,6 +433,11 @@ pub fn run_object(obj: &KObject, runs: &[KRun]) -> Result<KResult, KernelError> 
                     }
                     Step::Run(_, r) => res.runs.push(r),
                     Step::Dump(i, e) => res.maps[i] = e,
+                    Step::Preload(e) => res.preload_errors.push(e),
+                    Step::NoPrintk(e) => {
+                        printk_unavailable = Some(format!("printk lines not collected: {e}"));
+                        res.printk_unavailable = printk_unavailable.clone();
+                    }
                     Step::Done => done = true,
                 }
             }
@@ -398,7 +482,11 @@ mod imp {
 
     /// Forks; the child does everything and reports steps as JSON lines. Returns the
     /// steps and the child's wait status.
-    pub(super) fn child(obj: &KObject, runs: &[KRun]) -> Result<(Vec<Step>, i32), KernelError> {
+    pub(super) fn child(
+        obj: &KObject,
+        runs: &[KRun],
+        trace_dir: Option<&std::path::Path>,
+    ) -> Result<(Vec<Step>, i32), KernelError> {
         let mut pipe = [0i32; 2];
         // SAFETY: pipe writes two descriptors into the array.
         if unsafe { libc::pipe(pipe.as_mut_ptr()) } != 0 {
@@ -423,7 +511,7 @@ mod imp {
             close(pipe[0]);
             let out = pipe[1];
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                in_child(obj, runs, &mut |s: Step| {
+                in_child(obj, runs, trace_dir, &mut |s: Step| {
                     let mut line = serde_json::to_vec(&s).unwrap_or_default();
                     line.push(b'\n');
                     write_all(out, &line);
@@ -473,7 +561,13 @@ mod imp {
             let key = 0u32.to_ne_bytes();
             update(fd, &key, &m.data).map_err(|e| os("initial data", e))?;
         }
-        for &(slot, inner) in &m.init_slots {
+        // (A prog array's slots are filled once the programs are loaded.)
+        let slots: &[(u32, usize)] = if m.map_type == PROG_ARRAY {
+            &[]
+        } else {
+            &m.init_slots
+        };
+        for &(slot, inner) in slots {
             let v = fds.get(inner).copied().unwrap_or(-1);
             update(fd, &slot.to_ne_bytes(), &v.to_ne_bytes()).map_err(|e| os("initial slot", e))?;
         }
@@ -628,7 +722,79 @@ mod imp {
         }
     }
 
-    fn in_child(obj: &KObject, runs: &[KRun], emit: &mut dyn FnMut(Step)) {
+    /// Writes the prog arrays' initial slots and the preloads, once the programs are
+    /// loaded; returns why each one that failed did.
+    fn preload(obj: &KObject, fds: &[i32], prog_fds: &[i32], ncpus: usize) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut entries: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+        for (i, m) in obj.maps.iter().enumerate() {
+            if m.map_type == PROG_ARRAY {
+                for &(slot, p) in &m.init_slots {
+                    entries.push((
+                        i,
+                        slot.to_le_bytes().to_vec(),
+                        (p as u32).to_le_bytes().into(),
+                    ));
+                }
+            }
+        }
+        entries.extend(
+            obj.preloads
+                .iter()
+                .map(|p| (p.map, p.key.clone(), p.value.clone())),
+        );
+        for (map, key, mut value) in entries {
+            let Some(m) = obj.maps.get(map) else {
+                errors.push(format!("map {map} does not exist"));
+                continue;
+            };
+            let fd = fds[map];
+            if fd < 0 {
+                errors.push(format!("map {}: not created", m.name));
+                continue;
+            }
+            let what = format!("map {} key {}", m.name, hexs(&key));
+            if m.map_type == PROG_ARRAY {
+                let p = <[u8; 4]>::try_from(&value[..])
+                    .map(|b| u32::from_le_bytes(b) as usize)
+                    .unwrap_or(usize::MAX);
+                let name = obj.programs.get(p).map_or("?", |p| p.name.as_str());
+                match prog_fds.get(p) {
+                    Some(&pfd) if pfd >= 0 => value = pfd.to_ne_bytes().to_vec(),
+                    _ => {
+                        errors.push(format!(
+                            "{what}: program {name} is not loaded in the kernel"
+                        ));
+                        continue;
+                    }
+                }
+                if let Err(e) = update(fd, &key, &value) {
+                    errors.push(os(&format!("{what} = program {name}"), e));
+                }
+                continue;
+            }
+            if is_percpu(m.map_type) {
+                let stride = (m.value_size as usize).next_multiple_of(8);
+                value.resize(stride, 0);
+                value = value.repeat(ncpus);
+            }
+            if let Err(e) = update(fd, &key, &value) {
+                errors.push(os(&what, e));
+            }
+        }
+        errors
+    }
+
+    fn hexs(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn in_child(
+        obj: &KObject,
+        runs: &[KRun],
+        trace_dir: Option<&std::path::Path>,
+        emit: &mut dyn FnMut(Step),
+    ) {
         let ncpus = possible_cpus() as usize;
         let mut fds = vec![-1i32; obj.maps.len()];
         let mut rings = Vec::new();
@@ -652,6 +818,20 @@ mod imp {
             emit(Step::Loading(i));
             let outcome = load(obj, p, &fds, &mut prog_fds[i]);
             emit(Step::Load(i, outcome));
+        }
+        for e in preload(obj, &fds, &prog_fds, ncpus) {
+            emit(Step::Preload(e));
+        }
+        // The test runs happen in this task: its printk lines are the runs'.
+        let me = std::process::id();
+        let mut trace_dir = trace_dir;
+        if let Some(d) = trace_dir {
+            crate::tracefs::set_event_pid(d, me);
+            // Lines from before (another task's, before the pid filter) go.
+            if let Err(e) = crate::tracefs::take(d, me) {
+                emit(Step::NoPrintk(e));
+                trace_dir = None;
+            }
         }
         for (k, r) in runs.iter().enumerate() {
             let mut o = RunOutcome::default();
@@ -694,6 +874,13 @@ mod imp {
                 a.u32(CTX_SIZE_IN, c.len() as u32)
                     .u64(CTX_IN, c.as_ptr() as u64);
             }
+            // skb programs: a `__sk_buff` up to `ifindex` (offset 40) picks the device
+            // (the loopback device otherwise); the fields before it must be zero.
+            let mut skb_ctx = [0u8; 44];
+            if !xdp && !raw_tp && r.ctx_in.is_none() && r.ifindex > 1 {
+                skb_ctx[40..44].copy_from_slice(&r.ifindex.to_ne_bytes());
+                a.u32(CTX_SIZE_IN, 44).u64(CTX_IN, skb_ctx.as_ptr() as u64);
+            }
             if raw_tp {
                 a.u32(FLAGS, F_RUN_ON_CPU).u32(CPU, r.cpu % ncpus as u32);
             }
@@ -715,6 +902,15 @@ mod imp {
             }
             for ring in &rings {
                 drain(ring, &mut o.ringbuf);
+            }
+            if let Some(d) = trace_dir {
+                match crate::tracefs::take(d, me) {
+                    Ok(lines) => o.printk = lines,
+                    Err(e) => {
+                        emit(Step::NoPrintk(e));
+                        trace_dir = None;
+                    }
+                }
             }
             emit(Step::Run(k, o));
         }
@@ -853,6 +1049,7 @@ mod tests {
                 ..KProgram::default()
             }],
             license: "GPL".into(),
+            ..KObject::default()
         };
         let run = KRun {
             program: 0,

@@ -223,6 +223,24 @@ fn load_object_inner(data: &[u8], opts: &LoadOptions, file: &str) -> Result<Obje
         );
     }
     let programs = reloc::link_programs(&elf, &maps, &code, btf.as_ref(), ext.as_ref())?;
+    let mut maps = maps;
+    for (map, slot, func) in std::mem::take(&mut maps.prog_slots) {
+        let p = programs
+            .iter()
+            .position(|p| p.name == func)
+            .ok_or_else(|| {
+                LoadError::at(
+                    ".maps",
+                    None,
+                    ErrorKind::Map(format!(
+                        "prog array initialiser: `{func}` is not a program of the object"
+                    )),
+                )
+            })?;
+        if let Some(def) = maps.defs.get_mut(map) {
+            def.init_slots.push((slot, p));
+        }
+    }
 
     let license = elf.section_by_name("license").map(|s| {
         let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());

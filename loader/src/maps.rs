@@ -20,6 +20,9 @@ pub(crate) struct Maps {
     pub defs: Vec<MapDef>,
     pub places: Vec<MapPlace>,
     pub globals: Vec<GlobalVar>,
+    /// `.values = { [slot] = &prog }` initialisers of prog arrays: (map index, slot,
+    /// function name), resolved to program indexes once the programs are built.
+    pub prog_slots: Vec<(usize, u32, String)>,
 }
 
 impl Maps {
@@ -422,7 +425,8 @@ fn btf_maps(elf: &Elf, btf: &Btf, section: usize, maps: &mut Maps) -> Result<()>
         });
         values_offsets.push(values_off);
     }
-    // `.values = { &inner }` initialisers of map-in-maps come as relocations in `.maps`.
+    // `.values = { &inner }` initialisers of map-in-maps, and `.values = { &prog }` of prog
+    // arrays, come as relocations in `.maps`.
     let sec = elf.section(section);
     for r in elf.relocs.get(&section).map(Vec::as_slice).unwrap_or(&[]) {
         let Some(sec) = sec else { break };
@@ -434,17 +438,33 @@ fn btf_maps(elf: &Elf, btf: &Btf, section: usize, maps: &mut Maps) -> Result<()>
                 "relocation outside every map",
             ));
         };
-        let target = sym
-            .section
-            .and_then(|s| maps.find(s, sym.value))
-            .map(|p| p.map)
-            .ok_or_else(|| {
-                map_err(
+        let is_prog_array = maps
+            .defs
+            .get(outer.0)
+            .is_some_and(|d| d.map_type == map_type::PROG_ARRAY);
+        let target = if is_prog_array {
+            if sym.kind != SymKind::Func {
+                return Err(map_err(
                     ".maps",
                     Some(r.offset),
-                    format!("`{}` is not a map", sym.name),
-                )
-            })?;
+                    format!("`{}` is not a program (prog array initialiser)", sym.name),
+                ));
+            }
+            None
+        } else {
+            Some(
+                sym.section
+                    .and_then(|s| maps.find(s, sym.value))
+                    .map(|p| p.map)
+                    .ok_or_else(|| {
+                        map_err(
+                            ".maps",
+                            Some(r.offset),
+                            format!("`{}` is not a map", sym.name),
+                        )
+                    })?,
+            )
+        };
         let values_off = outer
             .0
             .checked_sub(first)
@@ -456,8 +476,15 @@ fn btf_maps(elf: &Elf, btf: &Btf, section: usize, maps: &mut Maps) -> Result<()>
             .checked_sub(outer.1 + values_off)
             .map(|d| d / 8)
             .ok_or_else(|| map_err(".maps", Some(r.offset), "relocation before `values`"))?;
-        if let Some(def) = maps.defs.get_mut(outer.0) {
-            def.init_slots.push((slot as u32, target));
+        match target {
+            Some(target) => {
+                if let Some(def) = maps.defs.get_mut(outer.0) {
+                    def.init_slots.push((slot as u32, target));
+                }
+            }
+            None => maps
+                .prog_slots
+                .push((outer.0, slot as u32, sym.name.clone())),
         }
     }
     Ok(())

@@ -134,7 +134,8 @@ pub struct MapDef {
     pub value_type_id: Option<u32>,
     /// The inner map template of a map-in-map.
     pub inner: Option<Box<MapDef>>,
-    /// Initial slots of a map-in-map: (slot index, index into [`Object::maps`]).
+    /// Initial slots of a map-in-map: (slot index, index into [`Object::maps`]); of a prog
+    /// array (`.values = { [1] = &prog }`): (slot index, index into [`Object::programs`]).
     pub init_slots: Vec<(u32, usize)>,
     pub numa_node: u32,
     pub map_extra: u64,

@@ -267,6 +267,20 @@ fn btf_maps_and_data_maps() {
 }
 
 #[test]
+fn prog_array_initialisers_name_programs() {
+    // rt_ktail.bpf.c: `.values = { [0] = &kt_self, [2] = &kt_next }`.
+    let o = load("rt_ktail.bpf.o");
+    let chain = o.map("chain").unwrap();
+    assert_eq!(chain.map_type, 3);
+    assert_eq!((chain.key_size, chain.value_size), (4, 4));
+    let idx = |n: &str| o.programs.iter().position(|p| p.name == n).unwrap();
+    assert_eq!(
+        chain.init_slots,
+        vec![(0, idx("kt_self")), (2, idx("kt_next"))]
+    );
+}
+
+#[test]
 fn globals_have_types_offsets_and_values() {
     let mut o = load("tracing.bpf.o");
     let g = o.global("min_duration_ns").unwrap();

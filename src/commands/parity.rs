@@ -18,11 +18,12 @@ use ebpf_sim::sim::run::{replay, Record};
 use ebpf_sim::sim::trace::{u64_of, TaskRef, Trace};
 use ebpf_sim::vm::kernel::{Effect, KernelConfig};
 use ebpf_sim_kernel::object::{prog_type, test_runnable, Entries};
-use ebpf_sim_kernel::{KObject, KResult, KRun, LoadOutcome};
+use ebpf_sim_kernel::{KObject, KPreload, KResult, KRun, LoadOutcome};
 use serde_json::{json, Value};
 
 use super::bare::CmdResult;
 use super::object::load;
+use super::run::{parse_preload, preload, Preload};
 
 /// What the kernel did with a trace.
 pub struct KernelReplay {
@@ -56,11 +57,13 @@ fn type_name(t: u32) -> &'static str {
 
 /// Runs every event of `trace` through the kernel: each attached program the event's
 /// hook reaches is test-run once. An event that reaches a program of a type the kernel
-/// cannot test-run is an error naming it.
-pub fn kernel_replay(
+/// cannot test-run is an error naming it. `preloads` (`--map`) are written first, with
+/// the prog arrays' initial slots (their programs are loaded even when not attached).
+pub(crate) fn kernel_replay(
     object: &Object,
     trace: &Trace,
     attached: &[bool],
+    preloads: &[Preload],
 ) -> Result<KernelReplay, String> {
     let hooks: Vec<Hook> = object
         .programs
@@ -94,10 +97,10 @@ pub fn kernel_replay(
             let mut run = KRun {
                 program: p,
                 cpu: ev.cpu,
-                ifindex: if t == prog_type::XDP {
-                    ev.ifindex.unwrap_or(1)
-                } else {
+                ifindex: if t == prog_type::RAW_TRACEPOINT {
                     0
+                } else {
+                    ev.ifindex.unwrap_or(1)
                 },
                 ..KRun::default()
             };
@@ -143,7 +146,14 @@ pub fn kernel_replay(
             plan.push((index, Some(p)));
         }
     }
-    let kobj = KObject::from_object(object, on);
+    let mut kobj = KObject::from_object(object, on);
+    for p in preloads {
+        kobj.preload(KPreload {
+            map: p.map,
+            key: p.key.clone(),
+            value: p.value.clone(),
+        });
+    }
     let result = ebpf_sim_kernel::run_object(&kobj, &runs).map_err(|e| e.to_string())?;
     let mut records = Vec::new();
     let mut k = 0;
@@ -177,6 +187,18 @@ pub fn kernel_replay(
                     let r = result.runs.get(k).cloned().unwrap_or_default();
                     k += 1;
                     ring.extend(r.ringbuf.iter().cloned());
+                    // The run's printk lines, before its return (as the simulator's).
+                    for text in &r.printk {
+                        records.push(Record::Effect {
+                            event: index,
+                            time_ns,
+                            cpu: ev.cpu,
+                            pid,
+                            comm: comm.clone(),
+                            program: Some(program.clone()),
+                            effect: Effect::Printk { text: text.clone() },
+                        });
+                    }
                     let mut packet = r.data_out.clone();
                     if object.programs[p].prog_type.number() == prog_type::SOCKET_FILTER {
                         if let Some(d) = &mut packet {
@@ -305,6 +327,8 @@ pub struct ParityArgs {
     pub budget: u64,
     pub btf: Option<PathBuf>,
     pub progs: Vec<String>,
+    /// `--map NAME:KEY=VALUE` entries written into both sides' maps first.
+    pub maps: Vec<String>,
 }
 
 /// One difference.
@@ -359,6 +383,25 @@ fn ringbufs(records: &[Record]) -> BTreeMap<usize, Vec<(usize, Vec<u8>)>> {
         } = r
         {
             m.entry(*event).or_default().push((*map, data.clone()));
+        }
+    }
+    m
+}
+
+/// Each event's printk messages, in order (without trailing newlines: the kernel's trace
+/// output ends every message with one).
+fn printks(records: &[Record]) -> BTreeMap<usize, Vec<String>> {
+    let mut m: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for r in records {
+        if let Record::Effect {
+            event,
+            effect: Effect::Printk { text },
+            ..
+        } = r
+        {
+            m.entry(*event)
+                .or_default()
+                .push(text.trim_end_matches('\n').to_string());
         }
     }
     m
@@ -431,15 +474,34 @@ pub fn parity(args: ParityArgs) -> CmdResult {
             }
         })
         .collect();
-    let kernel = kernel_replay(&object, &trace, &attached).map_err(|e| format!("{file}: {e}"))?;
     let mut machine = Machine::new(object.clone(), config, args.engine, args.budget)
         .map_err(|e| format!("{file}: {e}"))?;
+    let preloads = args
+        .maps
+        .iter()
+        .map(|spec| parse_preload(&machine, spec))
+        .collect::<Result<Vec<_>, String>>()?;
+    for spec in &args.maps {
+        preload(&mut machine, spec)?;
+    }
+    let kernel =
+        kernel_replay(&object, &trace, &attached, &preloads).map_err(|e| format!("{file}: {e}"))?;
     let sim = replay(&mut machine, &trace, &attached, &[]);
     if let Some(e) = &sim.error {
         return Err(format!("{file}: simulator: {e}"));
     }
 
     let mut diffs = Vec::new();
+    for e in &kernel.result.preload_errors {
+        diffs.push(Diff {
+            kind: "map_write",
+            event: None,
+            subject: "an entry written before the runs".into(),
+            sim: "written".into(),
+            kernel: format!("refused: {e}"),
+        });
+    }
+    let mut warnings: Vec<String> = kernel.result.printk_unavailable.iter().cloned().collect();
     let mut not_judged = Vec::new();
     let mut verdicts_agree = 0;
     for (i, p) in object.programs.iter().enumerate() {
@@ -553,6 +615,33 @@ pub fn parity(args: ParityArgs) -> CmdResult {
             });
         }
     }
+    // printk messages, per event, where the kernel's could be read.
+    let mut printk_compared = 0;
+    if kernel.result.printk_unavailable.is_none() {
+        let sp = printks(&sim.records);
+        let kp = printks(&kernel.records);
+        for ev in sp
+            .keys()
+            .chain(kp.keys())
+            .filter(|e| !unrun.contains(e))
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let a = sp.get(ev).cloned().unwrap_or_default();
+            let b = kp.get(ev).cloned().unwrap_or_default();
+            printk_compared += a.len().max(b.len());
+            if a != b {
+                diffs.push(Diff {
+                    kind: "printk",
+                    event: Some(*ev),
+                    subject: "printk lines".into(),
+                    sim: format!("{a:?}"),
+                    kernel: format!("{b:?}"),
+                });
+            }
+        }
+    } else {
+        warnings.push("printk lines were not compared".into());
+    }
     let mut maps_compared = 0;
     for (i, def) in object.maps.iter().enumerate() {
         let Some(k) = kernel.result.maps.get(i).and_then(|m| m.as_ref()) else {
@@ -626,6 +715,8 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                 "runs": runs,
                 "agree": agree,
                 "maps_compared": maps_compared,
+                "printk_compared": printk_compared,
+                "warnings": warnings,
                 "verdicts_agree": verdicts_agree,
                 "kernel_cpus": kernel_cpus,
                 "events_cpu_folded": folded,
@@ -637,9 +728,13 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     } else {
         println!(
             "parity {file}: {runs} program runs, {agree} agree; {verdicts_agree} verifier \
-             verdicts agree; {maps_compared} maps compared; {} difference(s)",
+             verdicts agree; {maps_compared} maps compared; {printk_compared} printk lines \
+             compared; {} difference(s)",
             diffs.len()
         );
+        for w in &warnings {
+            println!("  warning: {w}");
+        }
         if folded > 0 {
             println!(
                 "  note: {folded} event(s) named a CPU this machine lacks: run on cpu % {kernel_cpus}"

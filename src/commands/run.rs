@@ -145,8 +145,16 @@ fn bytes_of(text: &str, size: usize, what: &str) -> Result<Vec<u8>, String> {
     Ok(b)
 }
 
-/// `--map NAME:KEY=VALUE`: preloads a map (a program name as the value of a prog array).
-fn preload(machine: &mut Machine, spec: &str) -> Result<(), String> {
+/// A `--map NAME:KEY=VALUE` option, resolved against the machine's object: the map index,
+/// the key and one value (a prog array's value is the program index as a u32).
+pub(crate) struct Preload {
+    pub map: usize,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// Parses `--map NAME:KEY=VALUE` (a program name as the value of a prog array).
+pub(crate) fn parse_preload(machine: &Machine, spec: &str) -> Result<Preload, String> {
     let (name, rest) = spec
         .split_once(':')
         .ok_or_else(|| format!("--map {spec}: expected NAME:KEY=VALUE"))?;
@@ -157,18 +165,37 @@ fn preload(machine: &mut Machine, spec: &str) -> Result<(), String> {
         .object
         .map_index(name)
         .ok_or_else(|| format!("--map {spec}: no map named {name}"))?;
-    let m = &mut machine.kernel.maps[index];
+    let m = &machine.kernel.maps[index];
     let ks = m.spec().key_size as usize;
     let vs = m.spec().value_size as usize;
     let k = bytes_of(key, ks, &format!("--map {spec}: key"))?;
     let v = if m.spec().map_type == map_type::PROG_ARRAY {
         match machine.programs.iter().position(|p| &*p.name == value) {
-            Some(p) => (p as u32).to_le_bytes().to_vec(),
+            Some(p) => {
+                ebpf_sim::sim::machine::prog_array_accepts(&machine.object, index, p)
+                    .map_err(|e| format!("--map {spec}: {e}"))?;
+                (p as u32).to_le_bytes().to_vec()
+            }
             None => bytes_of(value, vs, &format!("--map {spec}: value"))?,
         }
     } else {
         bytes_of(value, vs, &format!("--map {spec}: value"))?
     };
+    Ok(Preload {
+        map: index,
+        key: k,
+        value: v,
+    })
+}
+
+/// `--map NAME:KEY=VALUE`: preloads a map of the simulator.
+pub(crate) fn preload(machine: &mut Machine, spec: &str) -> Result<(), String> {
+    let Preload {
+        map: index,
+        key: k,
+        value: v,
+    } = parse_preload(machine, spec)?;
+    let vs = machine.kernel.maps[index].spec().value_size as usize;
     let m = &mut machine.kernel.maps[index];
     if m.is_percpu() {
         let mut all = Vec::new();
@@ -278,15 +305,19 @@ pub fn run(args: RunArgs) -> CmdResult {
                 .collect()
         })
         .unwrap_or_default();
-    if args.kernel && !args.maps.is_empty() {
-        return Err("--map is not supported with --backend kernel".into());
-    }
+    // The kernel backend writes the same entries into the kernel's maps (a prog array's
+    // program as its fd).
+    let preloads = args
+        .maps
+        .iter()
+        .map(|spec| parse_preload(&machine, spec))
+        .collect::<Result<Vec<_>, String>>()?;
     if machine.programs.is_empty() {
         eprintln!("{file}: no programs to run (it only defines types and data)");
     }
     // With the kernel backend, the map dump is the kernel's, made alongside the records.
     let (replayed, kernel_maps) = if args.kernel {
-        let (r, maps) = kernel_run(&machine, &trace, &attached, args.json)
+        let (r, maps) = kernel_run(&machine, &trace, &attached, &preloads, args.json)
             .map_err(|e| format!("{file}: {e}"))?;
         (r, Some(maps))
     } else {
@@ -355,9 +386,16 @@ fn kernel_run(
     machine: &Machine,
     trace: &Trace,
     attached: &[bool],
+    preloads: &[Preload],
     json: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
-    let k = super::parity::kernel_replay(&machine.object, trace, attached)?;
+    let k = super::parity::kernel_replay(&machine.object, trace, attached, preloads)?;
+    if let Some(w) = &k.result.printk_unavailable {
+        eprintln!("warning: {w}");
+    }
+    for e in &k.result.preload_errors {
+        eprintln!("warning: the kernel refused an entry: {e}");
+    }
     let maps = super::parity::dump_kernel_maps(&machine.object, &k.result, json);
     let r = ebpf_sim::sim::run::Replay {
         records: k.records,
@@ -371,6 +409,7 @@ fn kernel_run(
     _: &Machine,
     _: &Trace,
     _: &[bool],
+    _: &[Preload],
     _: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
     Err("this ebpf-sim was built without the kernel backend (cargo feature kernel-backend)".into())

@@ -105,6 +105,34 @@ pub fn helpers() -> Helpers<Kernel> {
     h
 }
 
+/// Whether prog array `map` may hold program `prog`: the kernel gives a prog array an
+/// owner, the type of the first program loaded that uses it, and refuses programs of
+/// another type in its slots (`bpf_prog_map_compatible`: `EINVAL`), since a tail call
+/// keeps the caller's context.
+pub fn prog_array_accepts(object: &Object, map: usize, prog: usize) -> Result<(), String> {
+    let Some(target) = object.programs.get(prog) else {
+        return Err(format!("program {prog} does not exist"));
+    };
+    let owner = object.programs.iter().find(|p| {
+        p.insns.iter().any(|i| {
+            i.code == 0x18
+                && matches!(i.src, pseudo::MAP_IDX | pseudo::MAP_FD)
+                && i.imm as u32 as usize == map
+        })
+    });
+    match owner {
+        Some(o) if o.prog_type != target.prog_type => Err(format!(
+            "program {} ({}) cannot go into a prog array used by {} ({}): the kernel \
+             refuses programs of another type (EINVAL)",
+            target.name,
+            target.prog_type.name(),
+            o.name,
+            o.prog_type.name()
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Machine {
     /// Builds the machine: creates every map (global data with its initial contents),
     /// maps their storage into program memory, and prepares every program.
@@ -127,6 +155,10 @@ impl Machine {
                     .map_err(|e| format!("map {}: initial data: {e}", def.name))?;
             }
             for &(slot, inner) in &def.init_slots {
+                if def.map_type == ebpf_sim_map_type::PROG_ARRAY {
+                    prog_array_accepts(&object, i, inner)
+                        .map_err(|e| format!("map {}: initial slot {slot}: {e}", def.name))?;
+                }
                 kernel.maps[i]
                     .update(&slot.to_le_bytes(), &(inner as u32).to_le_bytes(), 0, 0)
                     .map_err(|e| format!("map {}: initial slot {slot}: {e}", def.name))?;

@@ -863,10 +863,13 @@ fn csum_diff(_: &mut Kernel, mem: &mut Memory<'_>, a: [u64; 5]) -> R {
     if !from_size.is_multiple_of(4) || !to_size.is_multiple_of(4) || from_size + to_size > 512 {
         return Ok(neg(errno::EINVAL));
     }
-    // diff = ~from ++ to, summed.
+    // diff = ~from ++ to, summed, folded to 16 bits (csum_from32to16) as the kernel does
+    // on every architecture since 6.13 (seen on 6.18: 0xffc0 where the unfolded sum is
+    // 0xffffffc0).
     let mut diff: Vec<u8> = read(mem, from, from_size)?.iter().map(|b| !b).collect();
     diff.extend(read(mem, to, to_size)?);
-    Ok(csum_partial(&diff, seed) as u64)
+    let sum = csum_partial(&diff, seed);
+    Ok((sum.wrapping_add(sum.rotate_right(16)) >> 16) as u64)
 }
 
 fn c_string(mem: &Memory<'_>, addr: u64, max: usize) -> Result<Vec<u8>, HelperError> {
@@ -1089,12 +1092,12 @@ fn xdp_adjust_meta(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
     let (data, _) = p.bounds();
     let meta = p.field(p.meta_field).saturating_sub(p.base) as i64;
     let new = meta + a[1] as i32 as i64;
-    if new < XDP_FRAME_SIZE as i64
-        || new > data as i64
-        || data as i64 - new > 32
-        || (data as i64 - new) % 4 != 0
-    {
+    if new < XDP_FRAME_SIZE as i64 || new > data as i64 {
         return Ok(neg(errno::EINVAL));
+    }
+    // xdp_metalen_invalid: not a multiple of 4, or more than 32 bytes.
+    if data as i64 - new > 32 || (data as i64 - new) % 4 != 0 {
+        return Ok(neg(errno::EACCES));
     }
     p.set(p.meta_field, new as usize);
     Ok(0)

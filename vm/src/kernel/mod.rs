@@ -20,6 +20,7 @@ pub mod errno {
     pub const ENOENT: i64 = 2;
     pub const E2BIG: i64 = 7;
     pub const EAGAIN: i64 = 11;
+    pub const EACCES: i64 = 13;
     pub const EFAULT: i64 = 14;
     pub const EBUSY: i64 = 16;
     pub const EEXIST: i64 = 17;
