@@ -17,7 +17,7 @@
 //! `w0 = w0`, because the kernel does not always zero-extend r0 after one
 //! (`cmpxchg32_zero_extends_r0`, docs/kernel-differences.md).
 //!
-//! `EBPF_SIM_KERNEL_CASES` sets the number of programs (default 600) and
+//! `EBPF_SIM_KERNEL_CASES` sets the number of programs (default 1000) and
 //! `EBPF_SIM_KERNEL_SEED` the seed; a difference prints the case's seed, its
 //! disassembly and both results. Skipped (with the reason printed) without bpf().
 
@@ -41,7 +41,7 @@ const STACK: usize = 64;
 /// Registers holding scalars; r1 is the packet, r10 the frame.
 const SCALARS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 8, 9];
 /// At most this many conditional jumps per program (the verifier explores both ways).
-const MAX_JUMPS: usize = 6;
+const MAX_JUMPS: usize = 8;
 
 /// SplitMix64.
 struct Rng(u64);
@@ -304,7 +304,7 @@ fn body(rng: &mut Rng) -> Vec<Item> {
             }
         }));
     }
-    let n = 8 + rng.below(28) as usize;
+    let n = 8 + rng.below(56) as usize;
     // Conditional jumps with a random forward target (set below).
     let mut jumps = Vec::new();
     let mut njumps = 0;
@@ -513,7 +513,7 @@ fn random_programs_agree_with_the_kernel() {
         eprintln!("SKIPPED: {e}");
         return;
     }
-    let n = env_u64("EBPF_SIM_KERNEL_CASES").unwrap_or(600) as usize;
+    let n = env_u64("EBPF_SIM_KERNEL_CASES").unwrap_or(1000) as usize;
     let seed = env_u64("EBPF_SIM_KERNEL_SEED").unwrap_or(0x6b72_616e_6421);
     let cases: Vec<Case> = (0..n as u64)
         .map(|i| case(seed.wrapping_add(i.wrapping_mul(0x2545_f491_4f6c_dd1d))))
