@@ -6,8 +6,9 @@
 //! every scalar register (r0, r2..r9) and 64 bytes of stack first, then runs random ALU32
 //! and ALU64 operations (all of them, cpu v4 forms included), forward jumps (every
 //! condition, 32 and 64 bits, register and immediate; `ja` and `gotol`), stack and packet
-//! loads and stores at constant offsets (sign-extending loads too) and atomics on the
-//! stack; an epilogue stores every scalar register and the 64 bytes of stack into the
+//! loads and stores at constant offsets (sign-extending loads too) and at variable ones
+//! (a masked scalar added to r10, or to the packet pointer and checked against
+//! `data_end`, which a prologue keeps on the stack) and atomics on the stack; an epilogue stores every scalar register and the 64 bytes of stack into the
 //! packet and folds the registers into r0. In the kernel a prologue checks the packet's
 //! length and puts its start in r1 (`data`), as `tests/kernel_parity.rs` does for the
 //! conformance suite.
@@ -213,15 +214,96 @@ fn atomic(rng: &mut Rng) -> Insn {
     Insn::new(code, 10, rng.reg(), stack_off(rng, size), op)
 }
 
+/// A load or store at a variable offset: a scalar masked to a small range added to r10
+/// (or the packet pointer, see [`variable_packet`]) in a scalar register `t`, which gets
+/// a scalar again after.
+fn variable_offset(rng: &mut Rng, stack: bool) -> Item {
+    let t = rng.reg();
+    let s = rng.reg();
+    let (sz, size) = size_bits(rng);
+    // Stack: t = r10 + 8k (k < 8, aligned for every size), and [t + off, t + off + size)
+    // stays in the 64 bytes below r10. Packet: t = r1 + [0, 31].
+    let (mask, base, off) = if stack {
+        (
+            0x38,
+            10,
+            -(STACK as i16) + size as i16 * rng.below((8 / size) as u64) as i16,
+        )
+    } else {
+        (31, 1, rng.below((AREA - 31 - size + 1) as u64) as i16)
+    };
+    let mut v = vec![
+        Insn::new(0xbf, t, s, 0, 0),    // t = s
+        Insn::new(0x57, t, 0, 0, mask), // t &= mask
+        Insn::new(0x0f, t, base, 0, 0), // t += r1 or r10
+    ];
+    let d = rng.reg();
+    if rng.chance(50) {
+        let sx = size < 8 && rng.chance(40);
+        let code = if sx { 0x81 | sz } else { 0x61 | sz };
+        v.push(Insn::new(code, d, t, off, 0));
+        if d == t {
+            return Item::Plain(v);
+        }
+    } else if rng.chance(50) && d != t {
+        v.push(Insn::new(0x63 | sz, t, d, off, 0));
+    } else {
+        v.push(Insn::new(0x62 | sz, t, 0, off, rng.imm()));
+    }
+    v.push(Insn::new(0xb7, t, 0, 0, rng.imm()));
+    Item::Plain(v)
+}
+
+/// Where the prologues keep `data_end` (our engines: r1 + LEN): below the 64 bytes the
+/// body uses, never copied into the packet.
+const END_SLOT: i16 = -(STACK as i16) - 8;
+
+/// A packet load or store at a variable offset: `t = r1 + (s & 31)`, checked against
+/// `data_end` (a pointer moved by a variable loses its proven range in the kernel), with
+/// `t`, `u` and `e` scalars again after.
+fn variable_packet(rng: &mut Rng) -> Item {
+    let mut regs = SCALARS.to_vec();
+    let mut take = |rng: &mut Rng| regs.remove(rng.below(regs.len() as u64) as usize);
+    let (t, u, e) = (take(rng), take(rng), take(rng));
+    let d = take(rng);
+    let s = rng.reg();
+    let (sz, size) = size_bits(rng);
+    let off = rng.below((AREA - 31 - size + 1) as u64) as i16;
+    let access = match rng.below(3) {
+        0 => {
+            let sx = size < 8 && rng.chance(40);
+            let code = if sx { 0x81 | sz } else { 0x61 | sz };
+            Insn::new(code, rng.pick(&[d, t, u, e]), t, off, 0)
+        }
+        1 => Insn::new(0x63 | sz, t, d, off, 0),
+        _ => Insn::new(0x62 | sz, t, 0, off, rng.imm()),
+    };
+    Item::Plain(vec![
+        Insn::new(0xbf, t, s, 0, 0),                            // t = s
+        Insn::new(0x57, t, 0, 0, 31),                           // t &= 31
+        Insn::new(0x0f, t, 1, 0, 0),                            // t += r1
+        Insn::new(0xbf, u, t, 0, 0),                            // u = t
+        Insn::new(0x07, u, 0, 0, i32::from(off) + size as i32), // u += off + size
+        Insn::new(0x79, e, 10, END_SLOT, 0),                    // e = data_end
+        Insn::new(0x2d, u, e, 1, 0),                            // if u > e skip the access
+        access,
+        Insn::new(0xb7, t, 0, 0, rng.imm()),
+        Insn::new(0xb7, u, 0, 0, rng.imm()),
+        Insn::new(0xb7, e, 0, 0, rng.imm()),
+    ])
+}
+
 /// A random piece without jumps.
 fn plain(rng: &mut Rng) -> Item {
     match rng.below(100) {
-        0..=39 => Item::Plain(vec![alu(rng)]),
-        40..=47 => {
+        0..=37 => Item::Plain(vec![alu(rng)]),
+        38..=45 => {
             let code = rng.pick(&[0xd4, 0xdc, 0xd7]);
             let imm = rng.pick(&[16, 32, 64]);
             Item::Plain(vec![Insn::new(code, rng.reg(), 0, 0, imm)])
         }
+        46..=52 => variable_packet(rng),
+        53..=59 => variable_offset(rng, true),
         60..=67 => {
             let (sz, size) = size_bits(rng);
             let off = stack_off(rng, size);
@@ -418,6 +500,7 @@ fn with_prologue(body: &[Insn]) -> Vec<Insn> {
         Insn::new(0x05, 0, 0, 2, 0),          // goto body
         Insn::new(0xb7, 0, 0, 0, 0),          // drop: r0 = 0
         Insn::new(0x95, 0, 0, 0, 0),          // exit
+        Insn::new(0x7b, 10, 3, END_SLOT, 0),  // body: data_end on the stack
     ];
     p.extend_from_slice(body);
     p
@@ -440,7 +523,14 @@ fn case(seed: u64) -> Case {
 type Ours = (Result<u64, String>, Vec<u8>);
 
 fn run_ours(body: &[Insn], packet: &[u8], jit: bool) -> Ours {
-    let prog = match Program::new(body.to_vec()) {
+    // Our prologue: data_end = r1 + LEN on the stack, as the kernel's leaves it.
+    let mut slots = vec![
+        Insn::new(0xbf, 2, 1, 0, 0),
+        Insn::new(0x07, 2, 0, 0, LEN as i32),
+        Insn::new(0x7b, 10, 2, END_SLOT, 0),
+    ];
+    slots.extend_from_slice(body);
+    let prog = match Program::new(slots) {
         Ok(p) => p,
         Err(e) => return (Err(format!("program: {e}")), packet.to_vec()),
     };
@@ -625,7 +715,7 @@ fn generated_programs_are_well_formed() {
         assert!(r0.is_ok(), "seed {i}: {r0:?}");
         assert_eq!(packet.len(), LEN);
         let full = with_prologue(&c.body);
-        assert_eq!(full.len(), c.body.len() + 8);
+        assert_eq!(full.len(), c.body.len() + 9);
     }
 }
 
