@@ -5,13 +5,16 @@
 //! Each program is a body both sides run, with r1 pointing to a 200-byte packet: it sets
 //! every scalar register (r0, r2..r9) and 64 bytes of stack first, then runs random ALU32
 //! and ALU64 operations (all of them, cpu v4 forms included), forward jumps (every
-//! condition, 32 and 64 bits, register and immediate; `ja` and `gotol`), stack and packet
-//! loads and stores at constant offsets (sign-extending loads too) and at variable ones
-//! (a masked scalar added to r10, or to the packet pointer and checked against
-//! `data_end`, which a prologue keeps on the stack) and atomics on the stack; an epilogue stores every scalar register and the 64 bytes of stack into the
-//! packet and folds the registers into r0. In the kernel a prologue checks the packet's
-//! length and puts its start in r1 (`data`), as `tests/kernel_parity.rs` does for the
-//! conformance suite.
+//! condition, 32 and 64 bits, register and immediate; `ja` and `gotol` in if/else
+//! diamonds), stack and packet loads and stores at constant offsets (sign-extending loads
+//! too) and at variable ones (a masked scalar added to r10, or to the packet pointer and
+//! checked against `data_end`, which a prologue keeps on the stack), and atomics on the
+//! stack; an epilogue stores every scalar register and the 64 bytes of stack into the
+//! packet and folds the registers into r0. In the kernel the prologue also checks the
+//! packet's length and puts its start in r1 (`data`), as `tests/kernel_parity.rs` does
+//! for the conformance suite. Both engines are also compared with each other.
+//!
+//! `minimize` (ignored; `EBPF_SIM_KERNEL_MINIMIZE=SEED`) shrinks a differing case.
 //!
 //! The kernel rejects atomics on packet memory (`BPF_ATOMIC stores into R1 pkt is not
 //! allowed`), so atomics go to the stack only; a 32-bit `cmpxchg` is followed by
@@ -30,6 +33,7 @@ use std::fmt::Write as _;
 use ebpf_sim::jit::JitProgram;
 use ebpf_sim::vm::helpers::conformance_helpers;
 use ebpf_sim::vm::isa::{slots_to_bytes, Insn};
+use ebpf_sim::vm::verifier::{verify, VerifyOptions};
 use ebpf_sim::vm::{Config, Interpreter, Memory, Program};
 use ebpf_sim_kernel::{run_xdp, XdpCase, XdpOutcome};
 
@@ -633,6 +637,7 @@ fn random_programs_agree_with_the_kernel() {
     let (mut accepted, mut compared, mut rejected, mut not_judged) = (0, 0, 0, 0);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut not_judged_why: BTreeMap<String, usize> = BTreeMap::new();
+    let mut lite_rejects: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     for (c, k) in cases.iter().zip(&kernel) {
         let (retval, kpacket) = match k {
@@ -643,7 +648,16 @@ fn random_programs_agree_with_the_kernel() {
                 *reasons.entry(line).or_default() += 1;
                 continue;
             }
-            XdpOutcome::CouldNotJudge(why) | XdpOutcome::RunFailed(why) => {
+            XdpOutcome::RunFailed(why) => {
+                // Accepted, but the test run failed: nothing to compare.
+                accepted += 1;
+                not_judged += 1;
+                *not_judged_why
+                    .entry(format!("test run: {why}"))
+                    .or_default() += 1;
+                continue;
+            }
+            XdpOutcome::CouldNotJudge(why) => {
                 not_judged += 1;
                 *not_judged_why.entry(why.clone()).or_default() += 1;
                 continue;
@@ -651,6 +665,14 @@ fn random_programs_agree_with_the_kernel() {
         };
         accepted += 1;
         compared += 1;
+        // Our verifier-lite should accept what the kernel accepts (reported, not asserted:
+        // see the verifier tests).
+        let full = with_prologue(&c.body);
+        if let Err(r) = verify(&full, &VerifyOptions::new(6, &[])) {
+            let key = r.to_string();
+            let key = key.lines().next().unwrap_or("").to_string();
+            *lite_rejects.entry(key).or_default() += 1;
+        }
         let mut engines = vec![("interp", run_ours(&c.body, &c.packet, false))];
         if jit_available {
             engines.push(("jit", run_ours(&c.body, &c.packet, true)));
@@ -693,7 +715,7 @@ fn random_programs_agree_with_the_kernel() {
     }
     println!(
         "random programs vs kernel (seed {seed:#x}): {n} generated, {accepted} accepted, \
-         {compared} compared, {rejected} rejected, {not_judged} could not be judged, \
+         {compared} compared, {rejected} rejected, {not_judged} could not be judged or run, \
          {} differ",
         failures.len()
     );
@@ -702,6 +724,13 @@ fn random_programs_agree_with_the_kernel() {
     }
     for (why, count) in &not_judged_why {
         println!("  not judged ×{count}: {why}");
+    }
+    println!(
+        "  ebpf-sim's verifier rejects {} of the {compared} programs the kernel accepted",
+        lite_rejects.values().sum::<usize>()
+    );
+    for (why, count) in &lite_rejects {
+        println!("    ×{count}: {why}");
     }
     for f in failures.iter().take(10) {
         println!("{f}");
