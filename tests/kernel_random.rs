@@ -23,8 +23,9 @@
 //! (stored and loaded back), because the kernel's verifier loses track of where it came
 //! from (`atomic_fetch_result_decides_a_branch`); see docs/kernel-differences.md.
 //!
-//! `EBPF_SIM_KERNEL_CASES` sets the number of programs (default 1000) and
-//! `EBPF_SIM_KERNEL_SEED` the seed; a difference prints the case's seed, its
+//! `EBPF_SIM_KERNEL_CASES` sets the number of programs (default 1000),
+//! `EBPF_SIM_KERNEL_SEED` the seed and `EBPF_SIM_KERNEL_JUMPS` the most jumps a program has
+//! (default 8); `EBPF_SIM_KERNEL_WORKAROUNDS=0` stops working around the two kernel bugs. a difference prints the case's seed, its
 //! disassembly and both results. Skipped (with the reason printed) without bpf().
 
 use std::collections::BTreeMap;
@@ -47,8 +48,13 @@ const LEN: usize = STACK_AT + STACK;
 const STACK: usize = 64;
 /// Registers holding scalars; r1 is the packet, r10 the frame.
 const SCALARS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 8, 9];
-/// At most this many conditional jumps per program (the verifier explores both ways).
-const MAX_JUMPS: usize = 8;
+/// At most this many jumps per program (the verifier explores both ways of each; too
+/// many make this kernel's verifier hold so many states that it kills the loader).
+/// `EBPF_SIM_KERNEL_JUMPS` changes it.
+fn max_jumps() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| env_u64("EBPF_SIM_KERNEL_JUMPS").map_or(8, |n| n as usize))
+}
 
 /// SplitMix64.
 struct Rng(u64);
@@ -358,19 +364,26 @@ fn plain(rng: &mut Rng) -> Item {
             let mut v = vec![a];
             // The kernel can leave r0's upper half after a 32-bit cmpxchg that
             // succeeds (`cmpxchg32_zero_extends_r0`): zero-extend it explicitly.
-            if a.code == 0xc3 && a.imm == 0xf1 {
+            if a.code == 0xc3 && a.imm == 0xf1 && workarounds() {
                 v.push(Insn::new(0xbc, 0, 0, 0, 0));
             }
             // Linux 6.18's verifier does not carry precision from a fetched register
             // back to the stack slot (`atomic_fetch_result_decides_a_branch`): pass the
             // old value through the packet so that the verifier does not know it.
-            if a.imm & 1 != 0 {
+            if a.imm & 1 != 0 && workarounds() {
                 v.push(Insn::new(0x7b, 1, fetched, LAUNDER, 0));
                 v.push(Insn::new(0x79, fetched, 1, LAUNDER, 0));
             }
             Item::Plain(v)
         }
     }
+}
+
+/// Whether the generator steps around the kernel bugs (docs/kernel-differences.md);
+/// `EBPF_SIM_KERNEL_WORKAROUNDS=0` turns that off, to see whether a kernel still has them.
+fn workarounds() -> bool {
+    static W: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *W.get_or_init(|| env_u64("EBPF_SIM_KERNEL_WORKAROUNDS") != Some(0))
 }
 
 /// Packet bytes that fetched values pass through.
@@ -409,7 +422,7 @@ fn body(rng: &mut Rng) -> Vec<Item> {
     let mut njumps = 0;
     while items.len() < 17 + n {
         match rng.below(100) {
-            0..=9 if njumps < MAX_JUMPS => {
+            0..=9 if njumps < max_jumps() => {
                 njumps += 1;
                 jumps.push(items.len());
                 items.push(Item::Jump {
@@ -419,7 +432,7 @@ fn body(rng: &mut Rng) -> Vec<Item> {
             }
             // `if cond goto else; then...; ja end; else: ...; end:` (a `ja` alone would
             // leave code the kernel rejects as unreachable).
-            10..=13 if njumps + 2 <= MAX_JUMPS => {
+            10..=13 if njumps + 2 <= max_jumps() => {
                 njumps += 2;
                 let cond = items.len();
                 items.push(Item::Jump {
