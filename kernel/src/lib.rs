@@ -8,7 +8,8 @@
 //! [`availability`] says whether this process has it, and why not.
 //!
 //! Layout: [`syscall`] (the raw call and attribute layouts), [`map`] (map creation),
-//! [`prog`] (program loading and verdicts), [`error`].
+//! [`prog`] (program loading and verdicts), [`object`] (whole objects loaded and
+//! test-run in a child), [`testrun`] (raw bytecode test-run as XDP), [`tracefs`] (printk lines), [`error`].
 
 pub mod error;
 pub mod map;
@@ -16,6 +17,7 @@ pub mod object;
 pub mod prog;
 #[cfg(target_os = "linux")]
 pub mod syscall;
+pub mod testrun;
 pub mod tracefs;
 
 /// Test programs as bytes, from (opcode, dst | src << 4, off, imm) tuples.
@@ -35,6 +37,7 @@ pub use error::KernelError;
 pub use map::MapSpec;
 pub use object::{run_object, KObject, KPreload, KResult, KRun, LoadOutcome, RunOutcome};
 pub use prog::{load_in_child, Judgement, LoadRequest};
+pub use testrun::{run_xdp, XdpCase, XdpOutcome};
 
 /// Whether this process can load programs into the kernel; `Err` gives the reason (not
 /// root, bpf() unavailable, not Linux).
