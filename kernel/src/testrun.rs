@@ -80,6 +80,8 @@ fn run_batch(batch: &[XdpCase]) -> Vec<XdpOutcome> {
             })
             .collect(),
         license: "GPL".into(),
+        preloads: Vec::new(),
+        printk: false,
     };
     let runs: Vec<KRun> = batch
         .iter()
