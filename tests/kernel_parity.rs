@@ -639,16 +639,14 @@ fn printk_lines_agree_with_the_kernel() {
 }
 
 #[test]
-fn tail_calls_into_empty_slots_do_not_count_in_the_kernel() {
+fn tail_calls_into_empty_slots_do_not_count() {
     if !kernel_available() {
         return;
     }
     // rt_ktail cases 3 and 4: 33 tail calls into an empty slot (constant index, then an
     // index read from the packet), then one into kt_next. The kernel (6.18, x86-64 JIT)
     // counts only tail calls that reach a program, so kt_next runs (XDP_TX = 3, the
-    // packet's byte 1 written). The simulator still counts empty slots
-    // (docs/kernel-differences.md, "Tail calls into empty slots"): the run falls through
-    // there (1002, 1003). Once the simulator is fixed both sides agree.
+    // packet's byte 1 written); both engines apply the same rule (TailCallTarget::take).
     let obj = root().join("testdata/obj/rt_ktail.bpf.o");
     let trace = root().join("testdata/traces/rt_ktail_empty.json");
     let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
@@ -675,28 +673,11 @@ fn tail_calls_into_empty_slots_do_not_count_in_the_kernel() {
         "the kernel took the tail call after 33 empty ones"
     );
     assert_eq!(returns[0]["packet"], "03aa2233445566778899aabbccddeeff");
-    let (report, ok) = parity_status(&obj, &trace, &["--prog", "kt_entry"], "interp");
-    println!("rt_ktail_empty: {report}");
-    if ok {
-        assert_eq!(report["agree"], 2);
-        return;
-    }
-    let diffs = report["differences"].as_array().unwrap();
-    for d in diffs {
-        let known = match d["kind"].as_str().unwrap() {
-            "return" => {
-                d["kernel"].as_str().unwrap().starts_with("r0=3 ")
-                    && (d["sim"].as_str().unwrap().starts_with("r0=1002 ")
-                        || d["sim"].as_str().unwrap().starts_with("r0=1003 "))
-            }
-            "printk" => d["sim"]
-                .as_str()
-                .unwrap()
-                .contains("used up the tail calls"),
-            "map" => d["subject"] == "rt_ktail.bss[00000000]",
-            _ => false,
-        };
-        assert!(known, "not the documented difference: {d}");
+    for engine in ["interp", "jit"] {
+        let (report, ok) = parity_status(&obj, &trace, &["--prog", "kt_entry"], engine);
+        println!("rt_ktail_empty ({engine}): {report}");
+        assert!(ok, "{engine}: the simulator differs from the kernel: {report}");
+        assert_eq!(report["agree"], 2, "{engine}: {report}");
     }
 }
 

@@ -199,3 +199,19 @@ fn prog_array_initialisers_fill_the_array_and_types_must_match() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tail_calls_into_empty_slots_do_not_use_up_the_limit() {
+    // rt_ktail (prog array filled by its initialiser) on rt_ktail_empty.json: 33 tail calls
+    // into an empty slot, with a constant index and with one read from the packet, then
+    // one into kt_next, which runs (XDP_TX): only calls that reach a program count, as in
+    // the kernel's x86-64 JIT (tests/kernel_parity.rs checks it against the kernel).
+    let r = run(
+        "testdata/obj/rt_ktail.bpf.o",
+        "testdata/traces/rt_ktail_empty.json",
+        &["--prog", "kt_entry"],
+    );
+    r.assert_clean();
+    let r0: Vec<i64> = r.returns().into_iter().map(|(_, _, v)| v).collect();
+    assert_eq!(r0, [3, 3]);
+}

@@ -4,7 +4,6 @@ use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ebpf_sim_vm::helpers::{Callbacks, HelperError, Helpers, TailCallTarget};
-use ebpf_sim_vm::interp::MAX_TAIL_CALLS;
 use ebpf_sim_vm::isa::MAX_CALL_FRAMES;
 use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
 use ebpf_sim_vm::VmError;
@@ -243,14 +242,9 @@ pub(crate) extern "C" fn far_trampoline(ctx: *mut JitCtx, addr: u64, info: u64) 
         .map_or(0, |p| p as u64)
 }
 
-/// Applies the kernel's tail call rules (as the interpreter does): index, then count, then
-/// slot.
+/// Applies the kernel's tail call rule ([`TailCallTarget::take`]), as the interpreter does.
 fn tail_call<C>(ctx: &mut JitCtx, target: TailCallTarget, pc: usize) {
-    if target == TailCallTarget::OutOfRange || ctx.tail_calls >= MAX_TAIL_CALLS {
-        return;
-    }
-    ctx.tail_calls += 1;
-    if let TailCallTarget::Program(p) = target {
+    if let Some(p) = target.take(&mut ctx.tail_calls) {
         if (p as usize) < ctx.nprograms {
             // SAFETY: `programs` points to `nprograms` programs borrowed by `run` for the
             // whole run.

@@ -7,7 +7,7 @@
 //! inside the frame). Every other access goes through the region check of [`Memory`].
 
 use crate::error::VmError;
-use crate::helpers::{HelperError, Helpers, TailCallTarget};
+use crate::helpers::{HelperError, Helpers};
 use crate::isa::{AluOp, AtomicOp, Endian, JmpCond, Op, Size, MAX_CALL_FRAMES, STACK_SIZE};
 use crate::memory::{
     self, frame_pointer, vaddr, Access, Memory, CODE_REGION, PACKET_REGION, REGION_SHIFT,
@@ -664,13 +664,7 @@ impl<C> Interpreter<C> {
                 CALL => match cur.call_helper(mem, env, x.imm, &r) {
                     Ok(v) => r[0] = v,
                     Err(HelperError::TailCall(target)) => {
-                        // The kernel's order: index check, count check and increment,
-                        // then the slot; any failure falls through with r0 unchanged.
-                        if target == TailCallTarget::OutOfRange || tail_calls >= MAX_TAIL_CALLS {
-                            continue;
-                        }
-                        tail_calls += 1;
-                        if let TailCallTarget::Program(p) = target {
+                        if let Some(p) = target.take(&mut tail_calls) {
                             cur = programs.get(p as usize).ok_or(VmError::Internal {
                                 pc: pc - 1,
                                 what: "tail call to a program that is not loaded",

@@ -66,10 +66,27 @@ impl CallList {
 pub enum TailCallTarget {
     /// The index is past the array's end: falls through without counting.
     OutOfRange,
-    /// The slot is empty: falls through, but counts against the limit.
+    /// The slot is empty: falls through without counting.
     Empty,
     /// Continue in this program (an index into the engine's program table).
     Program(u32),
+}
+
+impl TailCallTarget {
+    /// The kernel's rule, for every engine: only a call that reaches a program counts, and
+    /// once [`MAX_TAIL_CALLS`](crate::interp::MAX_TAIL_CALLS) have been taken every call
+    /// falls through. (This kernel's x86-64 JIT, always on, increments the count only when
+    /// the slot is populated; its interpreter would count empty slots too.) Gives the
+    /// program to continue in, or `None` to fall through with r0 unchanged.
+    pub fn take(self, taken: &mut u32) -> Option<u32> {
+        match self {
+            TailCallTarget::Program(p) if *taken < crate::interp::MAX_TAIL_CALLS => {
+                *taken += 1;
+                Some(p)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A helper: `fn(env, memory, [r1, r2, r3, r4, r5]) -> r0`.

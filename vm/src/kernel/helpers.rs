@@ -653,12 +653,8 @@ fn tail_call(k: &mut Kernel, _: &mut Memory<'_>, a: [u64; 5]) -> R {
             None => TailCallTarget::Empty,
         }
     };
-    // The engines' rule (index, count, slot), mirrored to record whether it is taken.
-    let mut taken = false;
-    if target != TailCallTarget::OutOfRange && k.tail_calls < crate::interp::MAX_TAIL_CALLS {
-        k.tail_calls += 1;
-        taken = matches!(target, TailCallTarget::Program(_));
-    }
+    // The engines' rule, applied to a mirror of their count to record whether it is taken.
+    let taken = target.take(&mut k.tail_calls).is_some();
     k.effects.push(Effect::TailCall {
         map: m,
         index,
