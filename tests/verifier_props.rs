@@ -121,3 +121,92 @@ fn the_generator_produces_accepted_programs() {
         "only {accepted} of 2000 generated programs verify"
     );
 }
+
+/// Runs `p` on a fresh copy of `ctx`: the interpreter with every access checked, and the
+/// JIT with the accesses `opts`' verdict proves translated unchecked. Gives (result,
+/// context after) of each, and whether the JIT had proven code.
+#[cfg(target_arch = "x86_64")]
+fn interp_and_proven_jit(
+    p: &[Insn],
+    opts: &VerifyOptions,
+    ctx: &[u8],
+) -> Option<[(Result<u64, String>, Vec<u8>); 2]> {
+    use ebpf_sim::jit::JitProgram;
+    use ebpf_sim::vm::{Helpers, Interpreter, Memory};
+    let facts = verify(p, opts).ok()?.facts;
+    let prog = Program::new(p.to_vec()).expect("verified programs prepare");
+    let config = Config { budget: 100_000 };
+    let interp = Interpreter::new(&prog, Helpers::<()>::new())
+        .unwrap()
+        .with_config(config);
+    let jit = JitProgram::compile_with_facts(&prog, Helpers::<()>::new(), &facts)
+        .unwrap()
+        .with_config(config);
+    let run = |jitted: bool| {
+        let mut data = ctx.to_vec();
+        let mut mem = Memory::new();
+        let r1 = mem.set_ctx(&mut data);
+        let r = if jitted {
+            jit.run(&mut mem, &mut (), [r1, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut mem, &mut (), [r1, 0, 0, 0, 0])
+        };
+        drop(mem);
+        (r.map_err(|e| e.to_string()), data)
+    };
+    Some([run(false), run(true)])
+}
+
+#[cfg(target_arch = "x86_64")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    /// The JIT's unchecked translation of proven accesses gives what the checked
+    /// interpreter gives: as a socket filter (constant context offsets) and as a raw run
+    /// (r1 a 192-byte block, variable offsets into it).
+    #[test]
+    fn proven_jit_code_matches_the_interpreter(p in program(), raw in any::<bool>()) {
+        let ctx: Vec<u8> = (0..192u32).map(|i| (i * 7 + 3) as u8).collect();
+        let opts = VerifyOptions {
+            raw_ctx_size: raw.then_some(192),
+            ..VerifyOptions::new(1, &[])
+        };
+        if let Some([interp, jit]) = interp_and_proven_jit(&p, &opts, &ctx) {
+            prop_assert_eq!(&interp, &jit, "program {:?}", p);
+        }
+    }
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn proven_jit_code_is_used_and_falls_back_when_the_context_is_smaller() {
+    use ebpf_sim::jit::JitProgram;
+    use ebpf_sim::vm::Helpers;
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strat = program();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(192),
+        ..VerifyOptions::new(1, &[])
+    };
+    let (mut proven, mut compared) = (0, 0);
+    for _ in 0..2000 {
+        let p = strat.new_tree(&mut runner).unwrap().current();
+        let Ok(v) = verify(&p, &opts) else { continue };
+        let prog = Program::new(p.clone()).unwrap();
+        let jit = JitProgram::compile_with_facts(&prog, Helpers::<()>::new(), &v.facts).unwrap();
+        if !jit.has_proven_code() {
+            continue;
+        }
+        proven += 1;
+        // A context smaller than the verifier assumed: the checked code runs, and faults
+        // exactly where the interpreter does.
+        let small: Vec<u8> = (0..16u8).collect();
+        let [interp, jit] = interp_and_proven_jit(&p, &opts, &small).unwrap();
+        assert_eq!(interp, jit, "program {p:?}");
+        compared += 1;
+    }
+    println!(
+        "proven JIT code: {proven} of 2000 random programs, {compared} compared on a short context"
+    );
+    assert!(proven > 100, "only {proven} programs had proven accesses");
+}

@@ -264,16 +264,20 @@ pub fn run(args: RunArgs) -> CmdResult {
         }
     }
     if args.verify {
-        // The kernel would refuse to load such a program: say why, as `verify` does.
-        for (p, on) in machine.object.programs.iter().zip(&attached) {
+        // The kernel would refuse to load such a program: say why, as `verify` does. What
+        // the verifier proves lets the JIT drop checks.
+        for (i, on) in attached.iter().enumerate() {
             if *on {
-                ebpf_sim::verify::verify_program(&machine.object, p, 0).map_err(|r| {
-                    format!(
-                        "{file}: program {} would not load (the kernel's verifier rejects it; \
+                let p = &machine.object.programs[i];
+                let verdict =
+                    ebpf_sim::verify::verify_program(&machine.object, p, 0).map_err(|r| {
+                        format!(
+                            "{file}: program {} would not load (the kernel's verifier rejects it; \
                          --no-verify runs it anyway):\n{r}",
-                        p.name
-                    )
-                })?;
+                            p.name
+                        )
+                    })?;
+                machine.use_proofs(i, &verdict.facts)?;
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::vm::isa::{pseudo, Decoded};
 use crate::vm::kernel::helpers::kernel_helpers;
 use crate::vm::kernel::{map_handle, Kernel, KernelConfig};
 use crate::vm::maps::{map_type as ebpf_sim_map_type, MapSpec};
+use crate::vm::verifier::Facts;
 use crate::vm::{Config, Interpreter, Memory, Program, VmError};
 
 use super::hooks::{ctx_kind, CtxKind, Hook};
@@ -56,6 +57,9 @@ pub struct Machine {
     /// Regions that live as long as the machine (maps); per-event ones come after.
     base_regions: usize,
     pub programs: Vec<SimProgram>,
+    /// The programs as prepared for the engines (lddw resolved).
+    prepared: Vec<Program>,
+    budget: u64,
     compiled: Compiled,
     pub object: Object,
 }
@@ -232,9 +236,27 @@ impl Machine {
             mem,
             base_regions,
             programs,
+            prepared,
+            budget,
             compiled,
             object,
         })
+    }
+
+    /// Recompiles program `index` for the JIT with the verifier's proofs, so the accesses
+    /// they prove inside the stack frame or the context run without the runtime check.
+    /// `facts` must come from verifying this program (`crate::verify::verify_program`).
+    /// The interpreter checks every access regardless.
+    pub fn use_proofs(&mut self, index: usize, facts: &Facts) -> Result<(), String> {
+        if let Compiled::Jit(progs) = &mut self.compiled {
+            let name = &self.programs[index].name;
+            progs[index] = JitProgram::compile_with_facts(&self.prepared[index], helpers(), facts)
+                .map_err(|e| format!("program {name}: {e}"))?
+                .with_config(Config {
+                    budget: self.budget,
+                });
+        }
+        Ok(())
     }
 
     /// Drops the previous event's context, packet and regions (simulated kernel and user

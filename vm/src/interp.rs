@@ -900,7 +900,7 @@ fn smod32(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helpers::HelperError;
+    use crate::helpers::{HelperError, TailCallTarget};
     use crate::isa::Insn;
 
     fn run(insns: &[Insn], mem: &mut [u8]) -> Result<u64, VmError> {

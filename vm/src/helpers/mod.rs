@@ -203,3 +203,24 @@ pub fn conformance_helpers<C>() -> Helpers<C> {
     h.register(5, "conformance_identity", conformance_identity::<C>);
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TailCallTarget;
+    use crate::interp::MAX_TAIL_CALLS;
+
+    #[test]
+    fn only_tail_calls_that_reach_a_program_count() {
+        let mut taken = 0;
+        for _ in 0..100 {
+            assert_eq!(TailCallTarget::Empty.take(&mut taken), None);
+            assert_eq!(TailCallTarget::OutOfRange.take(&mut taken), None);
+        }
+        assert_eq!(taken, 0);
+        for i in 0..MAX_TAIL_CALLS {
+            assert_eq!(TailCallTarget::Program(i).take(&mut taken), Some(i));
+        }
+        assert_eq!(TailCallTarget::Program(0).take(&mut taken), None);
+        assert_eq!(taken, MAX_TAIL_CALLS);
+    }
+}
