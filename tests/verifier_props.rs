@@ -122,6 +122,9 @@ fn the_generator_produces_accepted_programs() {
     );
 }
 
+/// r0 or the error, and the context after the run.
+type Outcome = (Result<u64, String>, Vec<u8>);
+
 /// Runs `p` on a fresh copy of `ctx`: the interpreter with every access checked, and the
 /// JIT with the accesses `opts`' verdict proves translated unchecked. Gives (result,
 /// context after) of each, and whether the JIT had proven code.
@@ -130,7 +133,7 @@ fn interp_and_proven_jit(
     p: &[Insn],
     opts: &VerifyOptions,
     ctx: &[u8],
-) -> Option<[(Result<u64, String>, Vec<u8>); 2]> {
+) -> Option<[Outcome; 2]> {
     use ebpf_sim::jit::JitProgram;
     use ebpf_sim::vm::{Helpers, Interpreter, Memory};
     let facts = verify(p, opts).ok()?.facts;
