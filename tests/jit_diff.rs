@@ -235,3 +235,44 @@ fn far_mappings_behave_the_same() {
         }
     }
 }
+
+/// The budget runs out at the same back edge, with the same error, whatever the budget:
+/// loops whose blocks are charged at their backward jump, nested loops, a loop around a
+/// memory access and a loop around a local call.
+#[test]
+fn budgets_run_out_at_the_same_instruction() {
+    use ebpf_sim::vm::asm::assemble;
+    let programs = [
+        "mov %r0, 0\nloop:\nadd %r0, 1\njlt %r0, 40, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nouter:\nmov %r3, 0\ninner:\nadd %r0, %r3\nadd %r3, 1\njlt %r3, 5, inner\nadd %r2, 1\njlt %r2, 6, outer\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3]\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 16, loop\nexit\n",
+        "mov %r0, 0\nloop:\ncall local fn\nadd %r0, 1\njlt %r0, 30, loop\nexit\nfn:\nmov %r0, %r0\nexit\n",
+        "mov %r0, 0\nloop:\nadd %r0, 1\njeq %r0, 25, out\nja loop\nout:\nexit\n",
+    ];
+    for src in programs {
+        let slots = assemble(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let prog = Program::new(slots).unwrap();
+        let input: Vec<u8> = (0..16).collect();
+        for budget in 1..300 {
+            let config = Config { budget };
+            let interp = Interpreter::new(&prog, conformance_helpers::<()>())
+                .unwrap()
+                .with_config(config);
+            let jit = JitProgram::compile(&prog, conformance_helpers::<()>())
+                .unwrap()
+                .with_config(config);
+            let run = |jitted: bool| {
+                let mut data = input.clone();
+                let mut m = Memory::new();
+                let p = m.set_ctx(&mut data);
+                let r = if jitted {
+                    jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+                } else {
+                    interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+                };
+                r.map_err(|e| e.to_string())
+            };
+            assert_eq!(run(false), run(true), "budget {budget}:\n{src}");
+        }
+    }
+}

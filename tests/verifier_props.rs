@@ -129,11 +129,7 @@ type Outcome = (Result<u64, String>, Vec<u8>);
 /// JIT with the accesses `opts`' verdict proves translated unchecked. Gives (result,
 /// context after) of each, and whether the JIT had proven code.
 #[cfg(target_arch = "x86_64")]
-fn interp_and_proven_jit(
-    p: &[Insn],
-    opts: &VerifyOptions,
-    ctx: &[u8],
-) -> Option<[Outcome; 2]> {
+fn interp_and_proven_jit(p: &[Insn], opts: &VerifyOptions, ctx: &[u8]) -> Option<[Outcome; 2]> {
     use ebpf_sim::jit::JitProgram;
     use ebpf_sim::vm::{Helpers, Interpreter, Memory};
     let facts = verify(p, opts).ok()?.facts;

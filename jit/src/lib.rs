@@ -56,6 +56,7 @@ pub struct JitProgram<C> {
     /// Code that trusts the verifier's proofs, and what it needs of the context region.
     #[cfg(target_arch = "x86_64")]
     proven: Option<(x86_64::Compiled, CtxNeeds)>,
+    touches_stack: bool,
     helpers: Helpers<C>,
     config: Config,
 }
@@ -125,6 +126,7 @@ impl<C> JitProgram<C> {
             Ok(JitProgram {
                 compiled,
                 proven,
+                touches_stack: program.touches_stack(),
                 helpers,
                 config: Config::default(),
             })
@@ -261,6 +263,9 @@ impl<C> JitProgram<C> {
         // Frames left mapped by a fault stay so, as in the interpreter, until the next
         // run's reset: the fault is explained against the state it happened in.
         mem.note_frames_used(ctx.max_depth as usize + 1);
+        if !self.touches_stack {
+            mem.stack_untouched();
+        }
         let pc = ctx.fault_pc as usize;
         match ctx.status {
             s if s == Status::Ok as u64 => Ok(r0),

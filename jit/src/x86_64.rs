@@ -102,6 +102,8 @@ struct Gen<'p> {
     program: &'p Program,
     /// The verifier's proofs per slot (empty: every access checked).
     proven: &'p [Proven],
+    /// The current block's budget charge, when it is taken at its backward jump.
+    deferred_cost: u64,
     helper_tramp: u64,
     callx_tramp: u64,
     far_tramp: u64,
@@ -130,6 +132,7 @@ pub(crate) fn compile(
         stubs: Vec::new(),
         program,
         proven,
+        deferred_cost: 0,
         helper_tramp,
         callx_tramp,
         far_tramp,
@@ -171,7 +174,8 @@ pub(crate) fn compile(
 }
 
 /// First instruction of each basic block, and the instruction count of the block that
-/// starts there (charged to the budget on entry).
+/// starts there (charged to the budget on entry, or just before the check when the block
+/// ends in a backward jump: nothing in such a block observes the budget before it).
 fn block_costs(program: &Program) -> Vec<u64> {
     let n = program.len();
     let mut leader = vec![false; n];
@@ -314,19 +318,21 @@ impl Gen<'_> {
 
     fn budget_check(&mut self, pc: usize) {
         let label = self.ops.new_dynamic_label();
-        dynasm!(self.ops
-            ; .arch x64
-            ; test rbp, rbp
-            ; js =>label
-        );
+        self.charge_and_test();
+        dynasm!(self.ops ; .arch x64 ; js =>label);
         self.stubs.push(Stub::Budget { label, pc });
     }
 
-    /// Leaves in r10 a host address such that the access is `[r10 + returned displacement]`:
-    /// the frame's stack top for constant offsets from r10 (proven when the program was
-    /// prepared), a direct translation for accesses the verifier proved inside the current
-    /// frame or the context (when compiled with its facts), the checked translation
-    /// otherwise. Clobbers r9 and r11.
+    /// Sets the sign flag when the budget is spent, charging the block's deferred cost.
+    fn charge_and_test(&mut self) {
+        match std::mem::take(&mut self.deferred_cost) {
+            0 => dynasm!(self.ops ; .arch x64 ; test rbp, rbp),
+            c => dynasm!(self.ops ; .arch x64 ; sub rbp, c as i32),
+        }
+    }
+
+    /// Leaves in r10 a host address such that the access is `[r10 + returned displacement]`
+    /// (see [`Self::address_indexed`]).
     fn address(
         &mut self,
         base: u8,
@@ -336,33 +342,49 @@ impl Gen<'_> {
         atomic: bool,
         pc: usize,
     ) -> i32 {
+        let (index, disp) = self.address_indexed(base, off, size, store, atomic, pc);
+        if let Some(x) = index {
+            dynasm!(self.ops ; .arch x64 ; add r10, Rq(x));
+        }
+        disp
+    }
+
+    /// The access as `[r10 + index + displacement]`: r10 the frame's stack top for constant
+    /// offsets from r10 (proven when the program was prepared); for accesses the verifier
+    /// proved inside the current frame or the context (when compiled with its facts), r10
+    /// the displacement from virtual to host addresses and the index the pointer's
+    /// register; otherwise r10 the checked translation. Clobbers r9 and r11.
+    fn address_indexed(
+        &mut self,
+        base: u8,
+        off: i16,
+        size: Size,
+        store: bool,
+        atomic: bool,
+        pc: usize,
+    ) -> (Option<u8>, i32) {
         if base == FRAME_REG && in_frame(off, size) {
             dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_TOP]);
-            return off as i32;
+            return (None, off as i32);
         }
         match self.proven.get(pc).copied().unwrap_or(Proven::No) {
             Proven::Frame => {
                 let b = self.read(base, R11);
                 dynasm!(self.ops
                     ; .arch x64
-                    ; mov r10, Rq(b)
+                    ; mov r10, [r12 + c::STACK_TOP]
                     ; sub r10, [r12 + c::FP]
-                    ; add r10, [r12 + c::STACK_TOP]
                 );
-                off as i32
+                (Some(b), off as i32)
             }
             Proven::Ctx => {
                 let b = self.read(base, R11);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov r10, [r12 + c::CTX_DELTA]
-                    ; add r10, Rq(b)
-                );
-                off as i32
+                dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::CTX_DELTA]);
+                (Some(b), off as i32)
             }
             Proven::No | Proven::Elsewhere => {
                 self.translate(base, off, size.bytes(), store, atomic, pc);
-                -(size.bytes() as i32)
+                (None, -(size.bytes() as i32))
             }
         }
     }
@@ -404,12 +426,25 @@ impl Gen<'_> {
     fn body(&mut self) {
         let costs = block_costs(self.program);
         let program = self.program;
-        for ins in program.instructions() {
+        let instructions = program.instructions();
+        for (k, ins) in instructions.iter().enumerate() {
             let pc = ins.index;
             let label = self.labels[pc];
             dynasm!(self.ops ; .arch x64 ; =>label);
             if costs[pc] > 0 {
-                dynasm!(self.ops ; .arch x64 ; sub rbp, costs[pc] as i32);
+                // The block's last instruction.
+                let end = instructions[k..]
+                    .iter()
+                    .take_while(|i| i.index == pc || costs[i.index] == 0)
+                    .last()
+                    .expect("a block has an instruction");
+                let backward = matches!(end.decoded.spec.op, Op::Ja { .. } | Op::Jmp { .. })
+                    && end.target.is_some_and(|t| t <= end.index);
+                if backward {
+                    self.deferred_cost = costs[pc];
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; sub rbp, costs[pc] as i32);
+                }
             }
             self.insn(ins);
         }
@@ -433,17 +468,51 @@ impl Gen<'_> {
             }
             Op::Load { size, signed } => {
                 let d = self.reg(i.dst);
-                let o = self.address(i.src, i.off, size, false, false, pc);
-                match (size, signed) {
-                    (Size::B, false) => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o]),
-                    (Size::H, false) => dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o]),
-                    (Size::W, false) => dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o]),
-                    (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
-                    (Size::B, true) => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o]),
-                    (Size::H, true) => dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o]),
-                    (Size::W, true) => {
-                        dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
-                    }
+                match self.address_indexed(i.src, i.off, size, false, false, pc) {
+                    (None, o) => match (size, signed) {
+                        (Size::B, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o])
+                        }
+                        (Size::H, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o])
+                        }
+                        (Size::W, false) => {
+                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o])
+                        }
+                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
+                        (Size::B, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o])
+                        }
+                        (Size::H, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o])
+                        }
+                        (Size::W, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
+                        }
+                    },
+                    (Some(x), o) => match (size, signed) {
+                        (Size::B, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + Rq(x) + o])
+                        }
+                        (Size::H, false) => {
+                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + Rq(x) + o])
+                        }
+                        (Size::W, false) => {
+                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + Rq(x) + o])
+                        }
+                        (Size::DW, _) => {
+                            dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + Rq(x) + o])
+                        }
+                        (Size::B, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + Rq(x) + o])
+                        }
+                        (Size::H, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + Rq(x) + o])
+                        }
+                        (Size::W, true) => {
+                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + Rq(x) + o])
+                        }
+                    },
                 }
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
@@ -824,11 +893,8 @@ impl Gen<'_> {
         // would have been taken), so the loop costs one taken branch and no extra jump.
         let spent = self.ops.new_dynamic_label();
         let fall_through = self.ops.new_dynamic_label();
-        dynasm!(self.ops
-            ; .arch x64
-            ; test rbp, rbp
-            ; js =>spent
-        );
+        self.charge_and_test();
+        dynasm!(self.ops ; .arch x64 ; js =>spent);
         self.compare(compare);
         self.jcc(cond, false, l);
         dynasm!(self.ops ; .arch x64 ; =>fall_through);

@@ -89,6 +89,7 @@ pub struct Interpreter<C> {
     code: Vec<XInsn>,
     /// Per slot: whether `callx` may enter there (only function entries may).
     entries: Vec<bool>,
+    touches_stack: bool,
     helpers: Helpers<C>,
     config: Config,
 }
@@ -320,6 +321,7 @@ impl<C> Interpreter<C> {
             entries: (0..program.len())
                 .map(|i| program.is_function_entry(i))
                 .collect(),
+            touches_stack: program.touches_stack(),
             helpers,
             config: Config::default(),
         })
@@ -356,7 +358,11 @@ impl<C> Interpreter<C> {
     ) -> Result<u64, VmError> {
         mem.reset_stack();
         let mut count = 0;
-        self.execute(mem, env, args, programs, 0, 0, &mut count)
+        let r = self.execute(mem, env, args, programs, 0, 0, &mut count);
+        if !self.touches_stack {
+            mem.stack_untouched();
+        }
+        r
     }
 
     /// Runs from slot `entry` in call frame `base` until that frame exits (the whole

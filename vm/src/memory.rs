@@ -413,6 +413,16 @@ impl<'a> Memory<'a> {
         self.dirty_frames = 1;
     }
 
+    /// Says the run since the last [`Self::reset_stack`] could not write the stack (its
+    /// program never names r10; see `Program::touches_stack`), so the next reset has
+    /// nothing to clear unless a callee frame was mapped.
+    #[inline]
+    pub fn stack_untouched(&mut self) {
+        if self.dirty_frames <= 1 {
+            self.dirty_frames = 0;
+        }
+    }
+
     /// Maps (when entering) or unmaps (when returning from) the stack of `frame`, so a
     /// pointer into a finished frame's stack faults instead of reading stale data.
     pub fn set_frame_mapped(&mut self, frame: usize, mapped: bool) {

@@ -9,6 +9,9 @@
 use crate::isa::{self, pseudo, DecodeError, Decoded, Insn, Op, FRAME_REG};
 use crate::memory::{vaddr, CODE_REGION};
 
+/// `bpf_tail_call`'s helper id.
+const TAIL_CALL_HELPER: i32 = 12;
+
 /// The kernel's limit on program size for privileged loads.
 pub const MAX_INSNS: usize = 1_000_000;
 
@@ -68,6 +71,8 @@ pub struct Program {
     by_slot: Vec<Option<u32>>,
     /// Per slot: whether a bpf-to-bpf call or a function address may enter here.
     func_entry: Vec<bool>,
+    /// Whether a run may write the stack (see [`Self::touches_stack`]).
+    touches_stack: bool,
 }
 
 /// Turns an `lddw` with a pseudo source (maps, BTF ids) into its 64-bit value. The runtime
@@ -190,11 +195,24 @@ impl Program {
         if !matches!(last.decoded.spec.op, Op::Exit | Op::Ja { .. }) {
             return Err(ProgramError::FallsOffEnd { index: last.index });
         }
+        let touches_stack = insns.iter().any(|i| {
+            let x = i.decoded.insn;
+            let reads_r10 = x.dst == FRAME_REG || x.src == FRAME_REG;
+            // A tail call or a callx (which may name the tail-call helper) continues in
+            // another program, which may use the stack.
+            let leaves = match i.decoded.spec.op {
+                Op::Callx => true,
+                Op::Call => i.target.is_none() && x.imm == TAIL_CALL_HELPER,
+                _ => false,
+            };
+            reads_r10 || leaves
+        });
         Ok(Program {
             slots,
             insns,
             by_slot,
             func_entry,
+            touches_stack,
         })
     }
 
@@ -212,6 +230,13 @@ impl Program {
     pub fn at_slot(&self, index: usize) -> Option<&Instruction> {
         let i = (*self.by_slot.get(index)?)?;
         self.insns.get(i as usize)
+    }
+
+    /// Whether a run may write the stack: some instruction names r10 (every stack pointer
+    /// derives from it), or the program may tail-call another. Engines let the memory skip
+    /// clearing the stack after runs of programs that cannot.
+    pub fn touches_stack(&self) -> bool {
+        self.touches_stack
     }
 
     /// Whether a call may enter at slot `index`.
