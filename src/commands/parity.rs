@@ -4,7 +4,9 @@
 //!
 //! The kernel runs programs with `BPF_PROG_TEST_RUN` (ebpf_sim_kernel::object), so only
 //! the types it can test-run take part: XDP, tc (sched_cls/act), socket filters,
-//! cgroup_skb and raw tracepoints (u64 arguments).
+//! cgroup_skb and raw tracepoints (u64 arguments); with `--kernel-as raw_tp`, tracepoint,
+//! kprobe, tracing and lsm programs too, their instructions loaded as raw tracepoints
+//! and given the context bytes the simulator builds (`sim::run::event_contexts`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
