@@ -39,6 +39,14 @@ pub enum Backend {
     Kernel,
 }
 
+/// What `--kernel-as` runs programs the kernel cannot test-run as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelAs {
+    /// BPF_PROG_TYPE_RAW_TRACEPOINT, with the context bytes the simulator builds.
+    #[value(name = "raw_tp")]
+    RawTp,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Assemble eBPF assembler text (bpf_conformance syntax) into bytecode.
@@ -120,6 +128,13 @@ enum Command {
         /// xdp, tc, socket filter, cgroup_skb and raw_tp programs; needs root).
         #[arg(long, value_enum, default_value = "sim")]
         backend: Backend,
+        /// With --backend kernel: load tracepoint, kprobe, tracing and lsm programs'
+        /// instructions as this test-runnable type and run them with the context bytes
+        /// the simulator builds for each event (helpers that read the current task, time
+        /// or kernel memory see the test runner's world; the kernel verifies by raw_tp
+        /// rules and may refuse the program).
+        #[arg(long, value_enum, value_name = "TYPE")]
+        kernel_as: Option<KernelAs>,
         /// Skip the verifier (by default every attached program is verified first and a
         /// program the kernel would reject is not run). Runtime checks still hold.
         #[arg(long)]
@@ -198,6 +213,12 @@ enum Command {
         /// a prog array takes a program name). Repeatable.
         #[arg(long = "map", value_name = "NAME:KEY=VALUE")]
         maps: Vec<String>,
+        /// Load tracepoint, kprobe, tracing and lsm programs' instructions as this
+        /// test-runnable type in the kernel, with the context bytes the simulator builds
+        /// for each event; the report is labelled "run as raw_tp" and compares return
+        /// values, maps, ring buffer records and printk lines.
+        #[arg(long, value_enum, value_name = "TYPE")]
+        kernel_as: Option<KernelAs>,
     },
     /// Tell whether the kernel's verifier would load each program of an object or package,
     /// with the kernel's message, the instruction and its source line when it would not.
@@ -242,6 +263,7 @@ fn main() -> ExitCode {
             progs,
             verbose,
             backend,
+            kernel_as,
             no_verify,
             package_args,
         } => commands::run(commands::RunArgs {
@@ -258,6 +280,7 @@ fn main() -> ExitCode {
             progs,
             verify: !no_verify && backend == Backend::Sim,
             kernel: backend == Backend::Kernel,
+            as_raw_tp: kernel_as == Some(KernelAs::RawTp),
             package_args,
         }),
         #[cfg(feature = "kernel-backend")]
@@ -270,6 +293,7 @@ fn main() -> ExitCode {
             btf,
             progs,
             maps,
+            kernel_as,
         } => commands::parity(commands::ParityArgs {
             file,
             trace,
@@ -279,6 +303,7 @@ fn main() -> ExitCode {
             btf,
             progs,
             maps,
+            as_raw_tp: kernel_as == Some(KernelAs::RawTp),
         }),
         Command::Exec {
             program,

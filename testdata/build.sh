@@ -32,3 +32,4 @@ build rt_net.bpf.c
 build rt_netadj.bpf.c
 build rt_ktail.bpf.c
 build rt_kprintk.bpf.c
+build rt_kasraw.bpf.c

@@ -214,6 +214,267 @@ fn kernel_backend_refuses_types_it_cannot_run() {
         err.contains("handle_exec") && err.contains("tracepoint"),
         "{err}"
     );
+    // The refusal names the option that would run it, and what the option keeps.
+    assert!(err.contains("--kernel-as raw_tp"), "{err}");
+    assert!(err.contains("context bytes"), "{err}");
+    assert!(err.contains("test runner's world"), "{err}");
+    // parity says the same.
+    let (_, ok, err) = parity_raw(
+        &root().join("testdata/obj/rt_kasraw.bpf.o"),
+        &root().join("testdata/traces/rt_kasraw.json"),
+        &["--prog", "kr_kprobe"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("kr_kprobe") && err.contains("kprobe") && err.contains("--kernel-as raw_tp"),
+        "{err}"
+    );
+}
+
+/// `ebpf-sim parity --json FILE --trace TRACE [extra]`: stdout, exit status, stderr.
+fn parity_raw(file: &Path, trace: &Path, extra: &[&str]) -> (String, bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .arg("parity")
+        .arg(file)
+        .arg("--trace")
+        .arg(trace)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The programs of rt_kasraw that raw_tp rules accept.
+const KASRAW_PROGS: [&str; 8] = [
+    "--prog",
+    "kr_write",
+    "--prog",
+    "kr_switch",
+    "--prog",
+    "kr_kprobe",
+    "--prog",
+    "kr_kretprobe",
+];
+
+#[test]
+fn tracepoint_and_kprobe_programs_run_as_raw_tp_agree_with_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    let obj = root().join("testdata/obj/rt_kasraw.bpf.o");
+    let trace = root().join("testdata/traces/rt_kasraw.json");
+    let mut extra = vec!["--kernel-as", "raw_tp"];
+    extra.extend(KASRAW_PROGS);
+    for engine in engines() {
+        let (report, ok) = parity_status(&obj, &trace, &extra, &engine);
+        println!("rt_kasraw as raw_tp ({engine}): {report}");
+        assert!(
+            ok,
+            "{engine}: the simulator differs from the kernel: {report}"
+        );
+        assert_eq!(report["label"], "run as raw_tp", "{report}");
+        // Tracepoint programs (sys_enter_write, sched_switch) and kprobes.
+        for p in ["kr_write", "kr_switch", "kr_kprobe", "kr_kretprobe"] {
+            assert_eq!(report["run_as"][p], "raw_tp", "{p}: {report}");
+            assert_eq!(report["programs"][p], "loaded", "{p}: {report}");
+        }
+        // Three writes, a switch (with its ring buffer record), a kprobe, a kretprobe.
+        assert_eq!(report["runs"], 6, "{report}");
+        assert_eq!(report["agree"], 6, "{report}");
+        // bytes_by_fd, regs_seen, .rodata: the same entries.
+        assert_eq!(report["maps_compared"], 3, "{report}");
+        if printk_compared(&report) {
+            assert_eq!(report["printk_compared"], 5, "{report}");
+        }
+        // pt_regs is 168 bytes: the kprobe's context is cut to 96, and said so once.
+        let notes = report["notes"].as_array().unwrap();
+        assert_eq!(notes.len(), 1, "{report}");
+        assert!(
+            notes[0].as_str().unwrap().contains("kr_kprobe")
+                && notes[0].as_str().unwrap().contains("168 bytes"),
+            "{report}"
+        );
+    }
+    // The text report is labelled too.
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .arg("parity")
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .args(&extra)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("(run as raw_tp: kr_write, kr_switch, kr_kprobe, kr_kretprobe)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_as_raw_tp_with_the_kernel_backend() {
+    if !kernel_available() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--kernel-as", "raw_tp", "-v"])
+        .arg(root().join("testdata/obj/rt_kasraw.bpf.o"))
+        .arg("--trace")
+        .arg(root().join("testdata/traces/rt_kasraw.json"))
+        .args(KASRAW_PROGS)
+        .arg("--dump-maps")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("run as raw_tp"), "{stderr}");
+    assert!(stdout.contains("event 1: kr_write returned 1"), "{stdout}");
+    assert!(
+        stdout.contains("event 3: kr_switch returned 120"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("event 4: kr_kprobe returned 176"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("event 5: kr_kretprobe returned 42"),
+        "{stdout}"
+    );
+    // fd 1: 5 + 7 bytes, fd 2: 200.
+    assert!(stdout.contains("01000000 => 0c00000000000000"), "{stdout}");
+    assert!(stdout.contains("02000000 => c800000000000000"), "{stdout}");
+    // Without --backend kernel the option is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--kernel-as", "raw_tp"])
+        .arg(root().join("testdata/obj/rt_kasraw.bpf.o"))
+        .arg("--trace")
+        .arg(root().join("testdata/traces/rt_kasraw.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--backend kernel"));
+}
+
+#[test]
+fn the_kernel_refuses_a_kprobe_reading_past_96_bytes_as_raw_tp() {
+    if !kernel_available() {
+        return;
+    }
+    // kr_kprobe_di reads pt_regs->di (offset 112): raw_tp contexts are 12 u64 arguments.
+    let obj = root().join("testdata/obj/rt_kasraw.bpf.o");
+    let trace = root().join("testdata/traces/rt_kasraw.json");
+    let (stdout, ok, _) = parity_raw(
+        &obj,
+        &trace,
+        &["--kernel-as", "raw_tp", "--prog", "kr_kprobe_di"],
+    );
+    assert!(!ok, "{stdout}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let d = &report["differences"][0];
+    assert_eq!(d["kind"], "load", "{report}");
+    assert_eq!(d["subject"], "kr_kprobe_di", "{report}");
+    assert!(
+        d["kernel"]
+            .as_str()
+            .unwrap()
+            .starts_with("the kernel refuses to run these instructions as raw_tp: invalid bpf_context access off=112"),
+        "{report}"
+    );
+    assert_eq!(report["runs"], 0, "{report}");
+    // run --backend kernel says it the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-sim"))
+        .args(["run", "--backend", "kernel", "--kernel-as", "raw_tp"])
+        .arg(&obj)
+        .arg("--trace")
+        .arg(&trace)
+        .args(["--prog", "kr_kprobe_di"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kr_kprobe_di: the kernel refuses to run these instructions as raw_tp: invalid bpf_context access off=112"),
+        "{err}"
+    );
+}
+
+#[test]
+fn contexts_pointing_into_trace_memory_are_noted_per_event() {
+    if !kernel_available() {
+        return;
+    }
+    // args[1] is a string: the simulator places it in user memory and the record holds
+    // its address, which the kernel does not have. kr_write does not read through it.
+    let (report, ok) = parity_status(
+        &root().join("testdata/obj/rt_kasraw.bpf.o"),
+        &root().join("testdata/traces/rt_kasraw_memory.json"),
+        &["--kernel-as", "raw_tp", "--prog", "kr_write"],
+        "interp",
+    );
+    assert!(ok, "{report}");
+    assert_eq!(report["agree"], 1, "{report}");
+    let notes = report["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{report}");
+    let n = notes[0].as_str().unwrap();
+    assert!(
+        n.starts_with(
+            "event 0 (tp/syscalls/sys_enter_write): program kr_write: context bytes 24..32"
+        ) && n.contains("the trace's user memory"),
+        "{report}"
+    );
+}
+
+#[test]
+fn execsnoop_as_raw_tp_sees_the_test_runner_as_current_task() {
+    if !kernel_available() {
+        return;
+    }
+    // A documented difference (docs/kernel-differences.md): the tracepoint records (with
+    // their __data_loc filename) are the trace's in both, so return values agree and the
+    // filenames in the ring buffer records are the same; the current task is the trace's
+    // in the simulator and the backend's child ("ebpf-sim", uid 0) in the kernel.
+    let (report, ok) = parity_status(
+        &root().join("testdata/obj/execsnoop.bpf.o"),
+        &root().join("testdata/traces/execsnoop.json"),
+        &["--kernel-as", "raw_tp"],
+        "interp",
+    );
+    assert!(!ok, "{report}");
+    assert_eq!(report["label"], "run as raw_tp", "{report}");
+    assert_eq!(report["runs"], 6, "{report}");
+    assert_eq!(report["agree"], 6, "{report}");
+    let diffs = report["differences"].as_array().unwrap();
+    assert!(!diffs.is_empty());
+    for d in diffs {
+        let kind = d["kind"].as_str().unwrap();
+        assert!(kind == "ringbuf" || kind == "map", "{d}");
+        if kind == "ringbuf" {
+            let k = d["kernel"].as_str().unwrap();
+            let s = d["sim"].as_str().unwrap();
+            // comm "ebpf-sim" in the kernel's record.
+            assert!(k.contains("656270662d73696d"), "{d}");
+            assert!(!s.contains("656270662d73696d"), "{d}");
+        }
+    }
+    // The exec events' filenames ("/usr/bin/ls") come from the record in both.
+    let first = &diffs[0];
+    assert_eq!(first["event"], 0, "{first}");
+    assert!(first["kernel"]
+        .as_str()
+        .unwrap()
+        .contains("2f7573722f62696e2f6c73"));
+    assert!(first["sim"]
+        .as_str()
+        .unwrap()
+        .contains("2f7573722f62696e2f6c73"));
 }
 
 /// A conformance program as an XDP program: a prologue passes r1 = the packet (a copy of

@@ -4,7 +4,9 @@
 //!
 //! The kernel runs programs with `BPF_PROG_TEST_RUN` (ebpf_sim_kernel::object), so only
 //! the types it can test-run take part: XDP, tc (sched_cls/act), socket filters,
-//! cgroup_skb and raw tracepoints (u64 arguments).
+//! cgroup_skb and raw tracepoints (u64 arguments); with `--kernel-as raw_tp`, tracepoint,
+//! kprobe, tracing and lsm programs too, their instructions loaded as raw tracepoints
+//! and given the context bytes the simulator builds (`sim::run::event_contexts`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use ebpf_sim::engine::Engine;
 use ebpf_sim::loader::{map_type_name, Object};
 use ebpf_sim::sim::hooks::Hook;
 use ebpf_sim::sim::machine::Machine;
-use ebpf_sim::sim::run::{replay, Record};
+use ebpf_sim::sim::run::{event_contexts, replay, EventContext, Record};
 use ebpf_sim::sim::trace::{u64_of, TaskRef, Trace};
 use ebpf_sim::vm::kernel::{Effect, KernelConfig};
 use ebpf_sim_kernel::object::{prog_type, test_runnable, Entries};
@@ -31,6 +33,37 @@ pub struct KernelReplay {
     /// faults (a run that could not be made), ring buffer effects, unhandled events.
     pub records: Vec<Record>,
     pub result: KResult,
+    /// Programs whose instructions were loaded as raw tracepoints (`--kernel-as raw_tp`).
+    pub as_raw_tp: Vec<usize>,
+    /// Per-event notes on what the kernel's run cannot reproduce (context words that
+    /// point into the trace's memory, contexts cut to what a raw_tp test run takes).
+    pub notes: Vec<String>,
+}
+
+/// Program types whose instructions `--kernel-as raw_tp` runs as a raw tracepoint: their
+/// context is bytes the simulator builds (a tracepoint record, `pt_regs`, u64 arguments),
+/// which a raw_tp test run can be given as they are.
+pub fn runs_as_raw_tp(t: u32) -> bool {
+    matches!(t, 2 | 5 | 26 | 29)
+}
+
+/// The most context bytes a raw_tp test run takes (`MAX_BPF_FUNC_ARGS` u64 arguments);
+/// the verifier refuses raw_tp context reads past them.
+pub const RAW_TP_CTX_MAX: usize = 8 * 12;
+
+/// What `--kernel-as raw_tp` keeps and what it does not, for messages.
+pub const RAW_TP_CAVEATS: &str = "the context bytes are the ones the simulator builds for \
+     the event (the tracepoint record, pt_regs, arguments; at most 96 bytes), but helpers \
+     that read the current task, the time or kernel memory see the test runner's world, \
+     not the trace's, and the kernel verifies the instructions by raw_tp rules (context \
+     reads only, within 96 bytes; raw_tp's helpers) and may refuse them";
+
+/// The message for a program the kernel would not load as a raw tracepoint.
+pub fn raw_tp_refusal(log: &str) -> String {
+    format!(
+        "the kernel refuses to run these instructions as raw_tp: {}",
+        last_line(log)
+    )
 }
 
 fn hex(b: &[u8]) -> String {
@@ -57,20 +90,43 @@ fn type_name(t: u32) -> &'static str {
 
 /// Runs every event of `trace` through the kernel: each attached program the event's
 /// hook reaches is test-run once. An event that reaches a program of a type the kernel
-/// cannot test-run is an error naming it. `preloads` (`--map`) are written first, with
-/// the prog arrays' initial slots (their programs are loaded even when not attached).
+/// cannot test-run is an error naming it, unless `as_raw_tp` (`--kernel-as raw_tp`) and
+/// the type is one [`runs_as_raw_tp`] takes: then its instructions are loaded as a raw
+/// tracepoint and test-run with the context bytes the simulator builds for the event.
+/// `preloads` (`--map`) are written first, with the prog arrays' initial slots (their
+/// programs are loaded even when not attached).
 pub(crate) fn kernel_replay(
-    object: &Object,
+    machine: &Machine,
     trace: &Trace,
     attached: &[bool],
     preloads: &[Preload],
+    as_raw_tp: bool,
 ) -> Result<KernelReplay, String> {
+    let object = &machine.object;
     let hooks: Vec<Hook> = object
         .programs
         .iter()
         .map(|p| Hook::of_section(&p.section))
         .collect();
     let on = |i: usize| attached.get(i).copied().unwrap_or(true);
+    // The programs run as raw tracepoints, and the simulator's contexts for them.
+    let converted: Vec<usize> = (0..object.programs.len())
+        .filter(|&i| {
+            let t = object.programs[i].prog_type.number();
+            as_raw_tp && on(i) && !test_runnable(t) && runs_as_raw_tp(t)
+        })
+        .collect();
+    let contexts: BTreeMap<(usize, usize), EventContext> = if converted.is_empty() {
+        BTreeMap::new()
+    } else {
+        event_contexts(machine, trace, attached)?
+            .into_iter()
+            .filter(|c| converted.contains(&c.program))
+            .map(|c| ((c.event, c.program), c))
+            .collect()
+    };
+    let mut notes = Vec::new();
+    let mut cut: Vec<usize> = Vec::new();
     // (event index, program index, data_in given) of each run, in order.
     let mut runs = Vec::new();
     let mut plan: Vec<(usize, Option<usize>)> = Vec::new();
@@ -87,12 +143,44 @@ pub(crate) fn kernel_replay(
             let t = prog.prog_type.number();
             let err =
                 |m: String| format!("event {index} ({}): program {}: {m}", ev.hook, prog.name);
+            if converted.contains(&p) {
+                let c = contexts
+                    .get(&(index, p))
+                    .ok_or_else(|| err("the simulator built no context for this run".into()))?;
+                for (off, addr, what) in &c.sim_pointers {
+                    notes.push(err(format!(
+                        "context bytes {off}..{} hold {addr:#x}, an address in {what}: the \
+                         kernel does not have this memory (reads through it see the test \
+                         runner's), so this run may differ",
+                        off + 8
+                    )));
+                }
+                let mut ctx = c.bytes.clone();
+                if ctx.len() > RAW_TP_CTX_MAX {
+                    // Once per program: every event of a kprobe has a 168-byte pt_regs.
+                    if ctx[RAW_TP_CTX_MAX..].iter().any(|&b| b != 0) && !cut.contains(&p) {
+                        cut.push(p);
+                        notes.push(err(format!(
+                            "the context is {} bytes with data past byte {RAW_TP_CTX_MAX}; a \
+                             raw_tp test run takes {RAW_TP_CTX_MAX}: the kernel gets the first \
+                             {RAW_TP_CTX_MAX} (its verifier refuses context reads past them; \
+                             noted once per program)",
+                            ctx.len()
+                        )));
+                    }
+                    ctx.truncate(RAW_TP_CTX_MAX);
+                }
+                runs.push(KRun {
+                    program: p,
+                    cpu: ev.cpu,
+                    ctx_in: Some(ctx),
+                    ..KRun::default()
+                });
+                plan.push((index, Some(p)));
+                continue;
+            }
             if !test_runnable(t) {
-                return Err(err(format!(
-                    "the kernel cannot test-run programs of type {} ({t}); BPF_PROG_TEST_RUN \
-                     runs xdp, sched_cls, sched_act, socket_filter, cgroup_skb and raw_tracepoint",
-                    type_name(t)
-                )));
+                return Err(err(cannot_test_run(t)));
             }
             let mut run = KRun {
                 program: p,
@@ -147,6 +235,12 @@ pub(crate) fn kernel_replay(
         }
     }
     let mut kobj = KObject::from_object(object, on);
+    for &p in &converted {
+        let kp = &mut kobj.programs[p];
+        kp.prog_type = prog_type::RAW_TRACEPOINT;
+        kp.expected_attach_type = 0;
+        kp.load = true;
+    }
     for p in preloads {
         kobj.preload(KPreload {
             map: p.map,
@@ -218,12 +312,21 @@ pub(crate) fn kernel_replay(
                             time_ns,
                             program,
                             message: match outcome {
+                                LoadOutcome::Rejected { log, .. } if converted.contains(&p) => {
+                                    raw_tp_refusal(log)
+                                }
                                 LoadOutcome::Rejected { errno, log } => format!(
                                     "the kernel rejected the program ({}): {}",
                                     std::io::Error::from_raw_os_error(*errno),
                                     last_line(log)
                                 ),
                                 LoadOutcome::CouldNotJudge(why) => why.clone(),
+                                _ if converted.contains(&p) && e.contains("Invalid argument") => {
+                                    format!(
+                                        "{e} (a raw_tp test run needs the context to cover \
+                                         every context read the program makes)"
+                                    )
+                                }
                                 _ => e.clone(),
                             },
                         }),
@@ -244,16 +347,45 @@ pub(crate) fn kernel_replay(
             });
         }
     }
-    Ok(KernelReplay { records, result })
+    Ok(KernelReplay {
+        records,
+        result,
+        as_raw_tp: converted,
+        notes,
+    })
+}
+
+/// Why an event cannot reach a program of type `t` in the kernel, and what
+/// `--kernel-as raw_tp` would do about it.
+fn cannot_test_run(t: u32) -> String {
+    let base = format!(
+        "the kernel cannot test-run programs of type {} ({t}); BPF_PROG_TEST_RUN runs xdp, \
+         sched_cls, sched_act, socket_filter, cgroup_skb and raw_tracepoint",
+        type_name(t)
+    );
+    if runs_as_raw_tp(t) {
+        format!(
+            "{base}. --kernel-as raw_tp loads this program's instructions as a raw tracepoint \
+             and test-runs them instead: {RAW_TP_CAVEATS}"
+        )
+    } else {
+        format!(
+            "{base} (--kernel-as raw_tp takes tracepoint, kprobe, tracing and lsm programs only)"
+        )
+    }
 }
 
 /// The programs the kernel did not load (rejected, or could not judge), as one message.
-pub fn load_failures(object: &Object, result: &KResult) -> Option<String> {
+pub fn load_failures(object: &Object, k: &KernelReplay) -> Option<String> {
     let lines: Vec<String> = object
         .programs
         .iter()
-        .zip(&result.programs)
-        .filter_map(|(p, o)| match o {
+        .zip(&k.result.programs)
+        .enumerate()
+        .filter_map(|(i, (p, o))| match o {
+            LoadOutcome::Rejected { log, .. } if k.as_raw_tp.contains(&i) => {
+                Some(format!("program {}: {}", p.name, raw_tp_refusal(log)))
+            }
             LoadOutcome::Rejected { errno, log } => Some(format!(
                 "program {}: the kernel rejected it ({}): {}",
                 p.name,
@@ -329,6 +461,9 @@ pub struct ParityArgs {
     pub progs: Vec<String>,
     /// `--map NAME:KEY=VALUE` entries written into both sides' maps first.
     pub maps: Vec<String>,
+    /// `--kernel-as raw_tp`: run tracepoint, kprobe, tracing and lsm programs' instructions
+    /// as raw tracepoints in the kernel.
+    pub as_raw_tp: bool,
 }
 
 /// One difference.
@@ -484,8 +619,8 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     for spec in &args.maps {
         preload(&mut machine, spec)?;
     }
-    let kernel =
-        kernel_replay(&object, &trace, &attached, &preloads).map_err(|e| format!("{file}: {e}"))?;
+    let kernel = kernel_replay(&machine, &trace, &attached, &preloads, args.as_raw_tp)
+        .map_err(|e| format!("{file}: {e}"))?;
     let sim = replay(&mut machine, &trace, &attached, &[]);
     if let Some(e) = &sim.error {
         return Err(format!("{file}: simulator: {e}"));
@@ -505,6 +640,30 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     let mut not_judged = Vec::new();
     let mut verdicts_agree = 0;
     for (i, p) in object.programs.iter().enumerate() {
+        if kernel.as_raw_tp.contains(&i) {
+            // Loaded as another type: the verdicts are not comparable, and a refusal
+            // leaves nothing to compare.
+            match &kernel.result.programs[i] {
+                LoadOutcome::Rejected { log, .. } => diffs.push(Diff {
+                    kind: "load",
+                    event: None,
+                    subject: p.name.clone(),
+                    sim: format!("runs it as {}", type_name(p.prog_type.number())),
+                    kernel: format!(
+                        "{}{}",
+                        raw_tp_refusal(log),
+                        if std::env::var_os("EBPF_SIM_KERNEL_LOG").is_some() {
+                            format!("\n{log}")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                }),
+                LoadOutcome::CouldNotJudge(why) => not_judged.push(format!("{}: {why}", p.name)),
+                _ => {}
+            }
+            continue;
+        }
         // The simulator's verifier against the kernel's, on every program loaded.
         let sim_verdict = match &kernel.result.programs[i] {
             LoadOutcome::Loaded | LoadOutcome::Rejected { .. } => {
@@ -684,6 +843,11 @@ pub fn parity(args: ParityArgs) -> CmdResult {
         }
     }
 
+    let run_as: Vec<&str> = kernel
+        .as_raw_tp
+        .iter()
+        .map(|&i| object.programs[i].name.as_str())
+        .collect();
     if args.json {
         let d: Vec<Value> = diffs
             .iter()
@@ -722,16 +886,33 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                 "events_cpu_folded": folded,
                 "programs": programs,
                 "not_judged": not_judged,
+                "run_as": run_as.iter().map(|n| (n.to_string(), json!("raw_tp"))).collect::<serde_json::Map<_, _>>(),
+                "label": if run_as.is_empty() { Value::Null } else { json!("run as raw_tp") },
+                "notes": kernel.notes,
                 "differences": d,
             })
         );
     } else {
+        let label = if run_as.is_empty() {
+            String::new()
+        } else {
+            format!(" (run as raw_tp: {})", run_as.join(", "))
+        };
         println!(
-            "parity {file}: {runs} program runs, {agree} agree; {verdicts_agree} verifier \
+            "parity {file}{label}: {runs} program runs, {agree} agree; {verdicts_agree} verifier \
              verdicts agree; {maps_compared} maps compared; {printk_compared} printk lines \
              compared; {} difference(s)",
             diffs.len()
         );
+        if !run_as.is_empty() {
+            println!(
+                "  run as raw_tp: return values, maps, ring buffer records and printk lines \
+                 are compared; {RAW_TP_CAVEATS}"
+            );
+        }
+        for n in &kernel.notes {
+            println!("  note: {n}");
+        }
         for w in &warnings {
             println!("  warning: {w}");
         }

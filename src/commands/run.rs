@@ -34,6 +34,9 @@ pub struct RunArgs {
     pub verify: bool,
     /// Run in the real kernel (BPF_PROG_TEST_RUN) instead of the simulator.
     pub kernel: bool,
+    /// With `kernel`: run tracepoint, kprobe, tracing and lsm programs' instructions as
+    /// raw tracepoints (`--kernel-as raw_tp`).
+    pub as_raw_tp: bool,
     /// Options after the file: the package's global variables (`--pid 42`).
     pub package_args: Vec<String>,
 }
@@ -217,6 +220,9 @@ fn hex(b: &[u8]) -> String {
 }
 
 pub fn run(args: RunArgs) -> CmdResult {
+    if args.as_raw_tp && !args.kernel {
+        return Err("--kernel-as runs programs in the kernel: it needs --backend kernel".into());
+    }
     let mut loaded = load(&args.file, args.btf.as_deref())?;
     apply_package_args(&mut loaded, &args.package_args)?;
     let file = args.file.display().to_string();
@@ -321,8 +327,15 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     // With the kernel backend, the map dump is the kernel's, made alongside the records.
     let (replayed, kernel_maps) = if args.kernel {
-        let (r, maps) = kernel_run(&machine, &trace, &attached, &preloads, args.json)
-            .map_err(|e| format!("{file}: {e}"))?;
+        let (r, maps) = kernel_run(
+            &machine,
+            &trace,
+            &attached,
+            &preloads,
+            args.json,
+            args.as_raw_tp,
+        )
+        .map_err(|e| format!("{file}: {e}"))?;
         (r, Some(maps))
     } else {
         (replay(&mut machine, &trace, &attached, &samples), None)
@@ -392,8 +405,24 @@ fn kernel_run(
     attached: &[bool],
     preloads: &[Preload],
     json: bool,
+    as_raw_tp: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
-    let k = super::parity::kernel_replay(&machine.object, trace, attached, preloads)?;
+    let k = super::parity::kernel_replay(machine, trace, attached, preloads, as_raw_tp)?;
+    if !k.as_raw_tp.is_empty() {
+        let names: Vec<&str> = k
+            .as_raw_tp
+            .iter()
+            .map(|&i| machine.object.programs[i].name.as_str())
+            .collect();
+        eprintln!(
+            "note: run as raw_tp: {}: {}",
+            names.join(", "),
+            super::parity::RAW_TP_CAVEATS
+        );
+    }
+    for n in &k.notes {
+        eprintln!("warning: {n}");
+    }
     if let Some(w) = &k.result.printk_unavailable {
         eprintln!("warning: {w}");
     }
@@ -401,9 +430,10 @@ fn kernel_run(
         eprintln!("warning: the kernel refused an entry: {e}");
     }
     let maps = super::parity::dump_kernel_maps(&machine.object, &k.result, json);
+    let error = super::parity::load_failures(&machine.object, &k);
     let r = ebpf_sim::sim::run::Replay {
         records: k.records,
-        error: super::parity::load_failures(&machine.object, &k.result),
+        error,
     };
     Ok((r, maps))
 }
@@ -414,6 +444,7 @@ fn kernel_run(
     _: &Trace,
     _: &[bool],
     _: &[Preload],
+    _: bool,
     _: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
     Err("this ebpf-sim was built without the kernel backend (cargo feature kernel-backend)".into())

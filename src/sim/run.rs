@@ -206,6 +206,29 @@ impl<'t> SimMemory<'t> {
             .map_or(0, |i| kmem::TASK_BASE + i as u64 * kmem::TASK_STRIDE)
     }
 
+    /// What simulated memory `addr` falls in (a task_struct, a user or kernel blob), if
+    /// any: memory only the simulator has.
+    fn describe(&self, addr: u64) -> Option<String> {
+        let tasks_end = kmem::TASK_BASE + self.tasks.len() as u64 * kmem::TASK_STRIDE;
+        if self.task_structs && (kmem::TASK_BASE..tasks_end).contains(&addr) {
+            let i = ((addr - kmem::TASK_BASE) / kmem::TASK_STRIDE) as usize;
+            return Some(format!("the task_struct of pid {}", self.tasks[i].pid));
+        }
+        let within = |start: u64, len: usize| addr >= start && addr - start < (len as u64).max(1);
+        if let Some(b) = self
+            .user
+            .iter()
+            .rev()
+            .find(|b| within(b.start, b.data.len()))
+        {
+            return Some(format!("the trace's user memory at {:#x}", b.start));
+        }
+        if let Some((a, _)) = self.kernel.iter().rev().find(|(a, d)| within(*a, d.len())) {
+            return Some(format!("the trace's kernel memory at {a:#x}"));
+        }
+        None
+    }
+
     fn alloc(&mut self, space: Space, bytes: Vec<u8>) -> u64 {
         let len = (bytes.len() as u64).max(1).next_multiple_of(16);
         match space {
@@ -529,6 +552,175 @@ fn build_ctx(
     }
 }
 
+/// The per-event part of a replay that does not run anything: the current task (the
+/// simulator's view and the helpers' view), the event's memory blobs, and the context of
+/// each program the event reaches (in `info.targets` order). Contexts come first: building
+/// them may add tasks and blobs.
+fn prepare_event(
+    ev: &Event,
+    info: &HookInfo,
+    programs: &[super::machine::SimProgram],
+    em: &mut SimMemory,
+    known: &mut BTreeMap<u32, (TaskSpec, Task)>,
+) -> Result<(TaskSpec, Task, Vec<Ctx>), String> {
+    let make = |task: &TaskSpec, em: &mut SimMemory| {
+        em.add_task(task);
+        let mut cgroups = Vec::new();
+        if let Some(c) = task.cgroup {
+            cgroups.push(c);
+        }
+        cgroups.extend(task.cgroup_ancestors.iter().copied());
+        Task {
+            pid: task.pid,
+            tgid: task.tgid(),
+            uid: task.uid,
+            gid: task.gid,
+            comm: task.comm.as_str().into(),
+            cgroups: cgroups.into(),
+            task_struct: em.task_addr(task.pid),
+        }
+    };
+    let (task, ktask) = match &ev.task {
+        Some(TaskRef::Pid(pid)) => match known.get(pid) {
+            Some((spec, k)) => (spec.clone(), k.clone()),
+            None => {
+                let spec = em.task_spec(&TaskRef::Pid(*pid))?;
+                let k = make(&spec, em);
+                known.insert(*pid, (spec.clone(), k.clone()));
+                (spec, k)
+            }
+        },
+        Some(t @ TaskRef::Spec(_)) => {
+            let spec = em.task_spec(t)?;
+            let k = make(&spec, em);
+            known.remove(&spec.pid);
+            (spec, k)
+        }
+        None => {
+            let spec = TaskSpec {
+                pid: 0,
+                comm: "swapper/0".into(),
+                ..TaskSpec::default()
+            };
+            let k = make(&spec, em);
+            (spec, k)
+        }
+    };
+    for m in &ev.memory {
+        let addr =
+            u64_of(&m.addr).ok_or_else(|| format!("memory address {} is not a number", m.addr))?;
+        let mut bytes = Vec::new();
+        if let Some(s) = &m.string {
+            bytes = nul_terminated(s);
+        }
+        if let Some(h) = &m.hex {
+            bytes =
+                crate::conformance::parse_hex_bytes(h).map_err(|e| format!("memory hex: {e}"))?;
+        }
+        if let Some(words) = &m.u64 {
+            for w in words {
+                let v = em.value(w, m.space)?;
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        match m.space {
+            Space::User => em.user.push(UserBlob {
+                start: addr,
+                data: bytes,
+            }),
+            Space::Kernel => em.kernel.push((addr, bytes)),
+        }
+    }
+    // Contexts first: building them may add tasks and blobs.
+    let mut ctxs = Vec::new();
+    for &p in &info.targets {
+        let prog = &programs[p];
+        ctxs.push(
+            build_ctx(
+                ev,
+                info,
+                prog.ctx,
+                prog.prog_type == crate::loader::ProgramType::CgroupSkb,
+                &task,
+                em,
+            )
+            .map_err(|m| format!("program {}: {m}", prog.name))?,
+        );
+    }
+    Ok((task, ktask, ctxs))
+}
+
+/// The context one program sees for one event, as the simulator builds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventContext {
+    pub event: usize,
+    /// Program index in the machine.
+    pub program: usize,
+    pub bytes: Vec<u8>,
+    /// Words of the context that hold addresses of memory only the simulator has (the
+    /// trace's user and kernel memory, task_structs): (offset, address, what).
+    pub sim_pointers: Vec<(usize, u64, String)>,
+}
+
+/// Whether the object's BTF can lay out `struct task_struct` (tasks then get one).
+fn has_task_structs(machine: &Machine) -> bool {
+    machine
+        .object
+        .btf
+        .as_ref()
+        .is_some_and(|b| kmem::struct_type(b, "task_struct").is_some())
+}
+
+/// The context bytes of every run a replay of `trace` would make (each event, each
+/// attached program it reaches, in replay order), built exactly as [`replay`] builds them
+/// (the same tasks, memory and addresses), without running anything. Packet programs' get
+/// their `xdp_md`/`__sk_buff` bytes. Each names the context words that point into memory
+/// only the simulator has.
+pub fn event_contexts(
+    machine: &Machine,
+    trace: &Trace,
+    attached: &[bool],
+) -> Result<Vec<EventContext>, String> {
+    let mut em = SimMemory::new(trace, has_task_structs(machine));
+    let mut reach: Vec<(&str, HookInfo)> = Vec::new();
+    let mut known: BTreeMap<u32, (TaskSpec, Task)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (index, ev) in trace.events.iter().enumerate() {
+        let err = |m: String| format!("event {index} ({}): {m}", ev.hook);
+        let slot = match reach.iter().position(|(h, _)| *h == ev.hook) {
+            Some(i) => i,
+            None => {
+                reach.push((ev.hook.as_str(), HookInfo::new(&ev.hook, machine, attached)));
+                reach.len() - 1
+            }
+        };
+        let info = &reach[slot].1;
+        if info.targets.is_empty() {
+            continue;
+        }
+        let (_, _, ctxs) =
+            prepare_event(ev, info, &machine.programs, &mut em, &mut known).map_err(err)?;
+        for (&p, ctx) in info.targets.iter().zip(ctxs) {
+            let sim_pointers = ctx
+                .bytes
+                .chunks_exact(8)
+                .enumerate()
+                .filter_map(|(i, w)| {
+                    let a = u64::from_le_bytes(w.try_into().ok()?);
+                    em.describe(a).map(|what| (8 * i, a, what))
+                })
+                .collect();
+            out.push(EventContext {
+                event: index,
+                program: p,
+                bytes: ctx.bytes,
+                sim_pointers,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The records of a replay, and the error that stopped it early, if one did (a trace
 /// that does not fit its hook): the records before it are kept.
 pub struct Replay {
@@ -568,12 +760,7 @@ fn replay_into(
         .iter()
         .map(|s| first_time.saturating_add(s.interval_ns.max(1)))
         .collect();
-    let task_structs = machine
-        .object
-        .btf
-        .as_ref()
-        .is_some_and(|b| kmem::struct_type(b, "task_struct").is_some());
-    let mut em = SimMemory::new(trace, task_structs);
+    let mut em = SimMemory::new(trace, has_task_structs(machine));
     // Which programs each distinct hook reaches, worked out once (few distinct hooks: a
     // linear search beats hashing the string of every event).
     let mut reach: Vec<(&str, HookInfo)> = Vec::new();
@@ -611,90 +798,8 @@ fn replay_into(
             continue;
         }
         machine.reset_event_memory();
-        let make = |task: &TaskSpec, em: &mut SimMemory| {
-            em.add_task(task);
-            let mut cgroups = Vec::new();
-            if let Some(c) = task.cgroup {
-                cgroups.push(c);
-            }
-            cgroups.extend(task.cgroup_ancestors.iter().copied());
-            Task {
-                pid: task.pid,
-                tgid: task.tgid(),
-                uid: task.uid,
-                gid: task.gid,
-                comm: task.comm.as_str().into(),
-                cgroups: cgroups.into(),
-                task_struct: em.task_addr(task.pid),
-            }
-        };
-        let (task, ktask) = match &ev.task {
-            Some(TaskRef::Pid(pid)) => match known.get(pid) {
-                Some((spec, k)) => (spec.clone(), k.clone()),
-                None => {
-                    let spec = em.task_spec(&TaskRef::Pid(*pid)).map_err(err)?;
-                    let k = make(&spec, &mut em);
-                    known.insert(*pid, (spec.clone(), k.clone()));
-                    (spec, k)
-                }
-            },
-            Some(t @ TaskRef::Spec(_)) => {
-                let spec = em.task_spec(t).map_err(err)?;
-                let k = make(&spec, &mut em);
-                known.remove(&spec.pid);
-                (spec, k)
-            }
-            None => {
-                let spec = TaskSpec {
-                    pid: 0,
-                    comm: "swapper/0".into(),
-                    ..TaskSpec::default()
-                };
-                let k = make(&spec, &mut em);
-                (spec, k)
-            }
-        };
-        for m in &ev.memory {
-            let addr = u64_of(&m.addr)
-                .ok_or_else(|| err(format!("memory address {} is not a number", m.addr)))?;
-            let mut bytes = Vec::new();
-            if let Some(s) = &m.string {
-                bytes = nul_terminated(s);
-            }
-            if let Some(h) = &m.hex {
-                bytes = crate::conformance::parse_hex_bytes(h)
-                    .map_err(|e| err(format!("memory hex: {e}")))?;
-            }
-            if let Some(words) = &m.u64 {
-                for w in words {
-                    let v = em.value(w, m.space).map_err(err)?;
-                    bytes.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            match m.space {
-                Space::User => em.user.push(UserBlob {
-                    start: addr,
-                    data: bytes,
-                }),
-                Space::Kernel => em.kernel.push((addr, bytes)),
-            }
-        }
-        // Contexts first: building them may add tasks and blobs.
-        let mut ctxs = Vec::new();
-        for &p in targets {
-            let prog = &machine.programs[p];
-            ctxs.push(
-                build_ctx(
-                    ev,
-                    info,
-                    prog.ctx,
-                    prog.prog_type == crate::loader::ProgramType::CgroupSkb,
-                    &task,
-                    &mut em,
-                )
-                .map_err(|m| err(format!("program {}: {m}", prog.name)))?,
-            );
-        }
+        let (task, ktask, ctxs) =
+            prepare_event(ev, info, &machine.programs, &mut em, &mut known).map_err(err)?;
         let cpu = ev.cpu;
         em.sync(machine).map_err(err)?;
         let comm = ktask.comm.clone();
