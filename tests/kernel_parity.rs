@@ -676,7 +676,10 @@ fn tail_calls_into_empty_slots_do_not_count() {
     for engine in ["interp", "jit"] {
         let (report, ok) = parity_status(&obj, &trace, &["--prog", "kt_entry"], engine);
         println!("rt_ktail_empty ({engine}): {report}");
-        assert!(ok, "{engine}: the simulator differs from the kernel: {report}");
+        assert!(
+            ok,
+            "{engine}: the simulator differs from the kernel: {report}"
+        );
         assert_eq!(report["agree"], 2, "{engine}: {report}");
     }
 }
