@@ -16,16 +16,11 @@ pub struct Cfg {
     /// Sorted first slots of the functions (0 first).
     pub subprogs: Vec<usize>,
     /// Per slot: index into `subprogs` of the function containing it.
-    #[allow(dead_code)]
     pub subprog_of: Vec<u32>,
     /// Per slot: whether states are remembered here (jump targets).
     pub prune_point: Vec<bool>,
     /// Per slot: registers (bit per register) read before being written on some path.
     pub live_in: Vec<u16>,
-    /// Per slot: registers whose value, when a scalar, may decide something on some path
-    /// (see [`precise_use_def`]); other scalars are alike for pruning, as the kernel's
-    /// imprecise scalars.
-    pub precise_in: Vec<u16>,
     /// Static call graph: (caller subprog, callee subprog).
     pub calls: Vec<(usize, usize)>,
 }
@@ -153,7 +148,7 @@ fn use_def(d: &Decoded) -> (u16, u16) {
 /// A backward analysis over these gives, per instruction, the registers whose scalar
 /// values may influence any later check or branch; the others may be anything without
 /// changing the verdict (the kernel finds the same with `mark_chain_precision`, on demand).
-fn precise_use_def(d: &Decoded) -> (u16, u16, u16) {
+fn precise_use_def(d: &Decoded, at: usize, cfg: &Cfg, p: &Precision) -> (u16, u16, u16) {
     let Insn { dst, src, .. } = d.insn;
     let (dst, src) = (1u16 << (dst & 15), 1u16 << (src & 15));
     let r0_5: u16 = 0x3f;
@@ -166,21 +161,28 @@ fn precise_use_def(d: &Decoded) -> (u16, u16, u16) {
                 | isa::AluOp::Movsx8
                 | isa::AluOp::Movsx16
                 | isa::AluOp::Movsx32 => (0, src, dst),
-                // Pointer arithmetic: the scalar offset decides bounds and errors.
-                isa::AluOp::Add | isa::AluOp::Sub if is64 && reg => (dst | src, 0, dst),
+                // Pointer arithmetic (found on some path): the scalar offset decides
+                // bounds and errors.
+                isa::AluOp::Add | isa::AluOp::Sub if is64 && reg && p.decided[at] => {
+                    (dst | src, 0, dst)
+                }
                 _ => (0, dst | src, dst),
             }
         }
         Op::End { .. } => (0, dst, dst),
         Op::Load { .. } => (src, 0, dst),
         Op::StoreImm { .. } => (dst, 0, 0),
-        Op::StoreReg { .. } => (dst | src, 0, 0),
+        // The stored value matters only if some load from the stack needs its value.
+        Op::StoreReg { .. } => (dst | if p.fills { src } else { 0 }, 0, 0),
         Op::Atomic { .. } => (dst | src | 1, 0, 0),
         Op::Lddw => (0, 0, dst),
         Op::LdAbs { .. } => (1 << 6, 0, r0_5),
         Op::LdInd { .. } => ((1 << 6) | src, 0, r0_5),
         Op::Ja { .. } => (0, 0, 0),
-        Op::Jmp { reg, .. } => (dst | if reg { src } else { 0 }, 0, 0),
+        // A branch that went both ways depends on nothing of its operands (the
+        // refined values are covered by the same registers' precision further on).
+        Op::Jmp { reg, .. } if p.decided[at] => (dst | if reg { src } else { 0 }, 0, 0),
+        Op::Jmp { .. } => (0, 0, 0),
         Op::Call => {
             let args = if d.insn.src != pseudo::CALL_HELPER {
                 r1_5
@@ -198,8 +200,84 @@ fn precise_use_def(d: &Decoded) -> (u16, u16, u16) {
             (args, 0, r0_5)
         }
         Op::Callx => (dst | r1_5, 0, r0_5),
-        Op::Exit => (1, 0, 0),
+        // A function's value is used by its caller (not followed here); the program's is
+        // checked only where the program type has a return range.
+        Op::Exit if cfg.subprog_of[at] != 0 || p.exit_range => (1, 0, 0),
+        Op::Exit => (0, 0, 0),
     }
+}
+
+/// What decides which scalars are precise (see [`precise_in`]); learnt while walking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Precision {
+    /// Per slot: a conditional jump that went only one way on some path (its operands
+    /// decided it, as the kernel's `is_branch_taken` that marks them precise), or an
+    /// ALU instruction that did pointer arithmetic on some path.
+    pub decided: Vec<bool>,
+    /// Some load from the stack gave a register whose value matters: stored values and
+    /// spilled scalars then matter too.
+    pub fills: bool,
+    /// The program type checks R0 at the main program's exit.
+    pub exit_range: bool,
+}
+
+impl Precision {
+    pub fn new(len: usize, exit_range: bool) -> Self {
+        Precision {
+            decided: vec![false; len],
+            fills: false,
+            exit_range,
+        }
+    }
+}
+
+/// Per slot: registers whose value, when a scalar, may decide something on some path
+/// (see [`precise_use_def`]), given what the walk found decided; other scalars are alike
+/// for pruning, as the kernel's imprecise scalars.
+///
+/// Sound once `p` holds every jump the walk decided and whether a precise register was
+/// filled from the stack (the walk is redone until it learns nothing more): a pruned
+/// state then differs from the one covering it only in values that decide no branch,
+/// offset, helper argument or return value on any path from there.
+pub fn precise_in(cfg: &Cfg, p: &Precision) -> Vec<u16> {
+    let insns = &cfg.insns;
+    let target = &cfg.target;
+    let len = insns.len();
+    let mut precise_in = vec![0u16; len];
+    let pud: Vec<(u16, u16, u16)> = insns
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.as_ref()
+                .map(|d| precise_use_def(d, i, cfg, p))
+                .unwrap_or((0, 0, 0))
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in (0..len).rev() {
+            let Some(d) = insns[i] else { continue };
+            let next = i + d.slots();
+            let at = |j: usize| precise_in.get(j).copied().unwrap_or(0);
+            let out = match d.spec.op {
+                Op::Exit => 0,
+                Op::Ja { .. } => target[i].map(at).unwrap_or(0),
+                Op::Jmp { .. } => at(next) | target[i].map(at).unwrap_or(0),
+                _ => at(next),
+            };
+            let (always, from_dst, def) = pud[i];
+            let dst_matters = out & def & (1 << (d.insn.dst & 15)) != 0;
+            let v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
+            if v != precise_in[i] {
+                precise_in[i] = v;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    precise_in
 }
 
 /// Runs the structural checks.
@@ -468,37 +546,6 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
         }
     }
 
-    // Registers whose scalar values matter, the same way.
-    let mut precise_in = vec![0u16; len];
-    let pud: Vec<(u16, u16, u16)> = insns
-        .iter()
-        .map(|d| d.as_ref().map(precise_use_def).unwrap_or((0, 0, 0)))
-        .collect();
-    loop {
-        let mut changed = false;
-        for i in (0..len).rev() {
-            let Some(d) = insns[i] else { continue };
-            let next = i + d.slots();
-            let at = |j: usize| precise_in.get(j).copied().unwrap_or(0);
-            let out = match d.spec.op {
-                Op::Exit => 0,
-                Op::Ja { .. } => target[i].map(at).unwrap_or(0),
-                Op::Jmp { .. } => at(next) | target[i].map(at).unwrap_or(0),
-                _ => at(next),
-            };
-            let (always, from_dst, def) = pud[i];
-            let dst_matters = out & def & (1 << (d.insn.dst & 15)) != 0;
-            let v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
-            if v != precise_in[i] {
-                precise_in[i] = v;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-
     Ok(Cfg {
         insns,
         target,
@@ -506,7 +553,6 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
         subprog_of,
         prune_point,
         live_in,
-        precise_in,
         calls,
     })
 }

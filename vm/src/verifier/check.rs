@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::cfg::Cfg;
+use super::cfg::{self, Cfg, Precision};
 use super::ctx::{self, CtxField};
 use super::helpers::{self, Arg, Callback, Ret};
 use super::scalar::{Scalar, Tnum};
@@ -85,6 +85,11 @@ pub(crate) struct Checker<'a> {
     ptr_kind: HashMap<usize, u8>,
     stack_depth: Vec<u32>,
     pub log: String,
+    /// What makes scalars precise, as assumed by this walk and as learnt by it.
+    pub precision: Precision,
+    /// Whether this walk learnt something its pruning did not assume.
+    pub learnt: bool,
+    precise_in: Vec<u16>,
 }
 
 fn alu_str(op: AluOp) -> &'static str {
@@ -270,9 +275,12 @@ fn refine(c: JmpCond, set: Option<bool>, a: &Scalar, b: &Scalar) -> Option<(Scal
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(cfg: &'a Cfg, opts: &'a VerifyOptions<'a>) -> Self {
+    pub fn new(cfg: &'a Cfg, opts: &'a VerifyOptions<'a>, precision: Precision) -> Self {
         let len = cfg.insns.len();
         Checker {
+            precise_in: cfg::precise_in(cfg, &precision),
+            precision,
+            learnt: false,
             cfg,
             opts,
             nodes: Vec::new(),
@@ -403,19 +411,20 @@ impl<'a> Checker<'a> {
     /// Prunes the path if a remembered state covers it; else remembers it.
     fn visit(&mut self, st: &State, pc: usize, cp: Option<u32>) -> R<Option<u32>> {
         let live = self.frame_masks(&self.cfg.live_in, st, pc);
-        let precise = self.frame_masks(&self.cfg.precise_in, st, pc);
+        let precise = self.frame_masks(&self.precise_in, st, pc);
+        let stack_precise = self.precision.fills;
         if let Some(list) = self.explored.get(&pc) {
             for &n in list {
                 let node = &self.nodes[n as usize];
                 if node.live > 0 {
-                    if state_covers(&node.state, st, &live, &precise, true) {
+                    if state_covers(&node.state, st, &live, &precise, stack_precise, true) {
                         return fail(
                             pc,
                             ErrorClass::InfiniteLoop,
                             format!("infinite loop detected at insn {pc}"),
                         );
                     }
-                } else if state_covers(&node.state, st, &live, &precise, false) {
+                } else if state_covers(&node.state, st, &live, &precise, stack_precise, false) {
                     return Ok(None);
                 }
             }
@@ -593,6 +602,14 @@ impl<'a> Checker<'a> {
                 Ok(Flow::Next)
             }
             Op::Load { size, signed } => {
+                if st.cur().regs[insn.src as usize].ty == RegType::Stack
+                    && self.precise_in.get(pc + 1).copied().unwrap_or(u16::MAX) & (1 << insn.dst)
+                        != 0
+                    && !self.precision.fills
+                {
+                    self.precision.fills = true;
+                    self.learnt = true;
+                }
                 let v = self.mem(st, pc, insn.src, insn.off, size, Access::Read, None, false)?;
                 let v = if signed && v.is_scalar() {
                     Reg::scalar(v.var.sext(size.bytes() as u32 * 8))
@@ -706,7 +723,14 @@ impl<'a> Checker<'a> {
                 Ok(Flow::Next)
             }
             Op::Ja { .. } => Ok(Flow::Goto(self.cfg.target[pc].unwrap_or(pc + 1))),
-            Op::Jmp { cond, is64, reg } => self.branch(st, pc, d, cond, is64, reg),
+            Op::Jmp { cond, is64, reg } => {
+                let flow = self.branch(st, pc, d, cond, is64, reg)?;
+                if !matches!(flow, Flow::Branch(..)) && !self.precision.decided[pc] {
+                    self.precision.decided[pc] = true;
+                    self.learnt = true;
+                }
+                Ok(flow)
+            }
             Op::Call => match insn.src {
                 pseudo::CALL_LOCAL => {
                     let t = self.cfg.target[pc].unwrap_or(0);
@@ -923,6 +947,10 @@ impl<'a> Checker<'a> {
             );
         }
         if dst.ty.is_pointer() || src.ty.is_pointer() {
+            if !self.precision.decided[pc] {
+                self.precision.decided[pc] = true;
+                self.learnt = true;
+            }
             let r = self.ptr_alu(st, pc, insn.dst, op, dst, src, is64)?;
             Self::set(st, insn.dst, r);
             return Ok(());

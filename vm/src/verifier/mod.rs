@@ -422,8 +422,19 @@ pub fn verify(insns: &[Insn], opts: &VerifyOptions) -> Result<Verdict, Rejection
             return Err(reject(f, String::new(), d));
         }
     };
-    let mut checker = check::Checker::new(&cfg, opts);
-    match checker.run() {
+    // Which scalars are precise is learnt by walking: walk again, with more of them
+    // precise, until a walk learns nothing its pruning did not assume.
+    let mut precision =
+        cfg::Precision::new(insns.len(), ctx::return_range(opts.prog_type).is_some());
+    let (mut checker, result) = loop {
+        let mut checker = check::Checker::new(&cfg, opts, precision);
+        let result = checker.run();
+        if !checker.learnt {
+            break (checker, result);
+        }
+        precision = std::mem::replace(&mut checker.precision, cfg::Precision::new(0, false));
+    };
+    match result {
         Ok(()) => Ok(checker.into_verdict()),
         Err(f) => {
             let d = cfg.insns.get(f.insn).copied().flatten();

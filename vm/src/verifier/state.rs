@@ -466,10 +466,26 @@ pub fn reg_covers(old: &Reg, cur: &Reg, ids: &mut IdMap, exact: bool) -> bool {
     }
 }
 
-fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool) -> bool {
+/// Whether stack byte `k` of a slot holds scalar data (written, and not part of a
+/// spilled pointer).
+fn scalar_byte(s: &Slot, k: usize) -> bool {
+    match s.bytes[k] {
+        ByteKind::Invalid => false,
+        ByteKind::Misc | ByteKind::Zero => true,
+        ByteKind::Spill => s.spill.ty == RegType::Scalar,
+    }
+}
+
+fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool, precise: bool) -> bool {
     if exact {
         return old.bytes == cur.bytes
             && (!old.is_spill() || reg_covers(&old.spill, &cur.spill, ids, true));
+    }
+    let old_pointer = old.is_spill() && old.spill.ty != RegType::Scalar;
+    if !precise && !old_pointer {
+        // No scalar read from the stack matters (the kernel's imprecise spilled scalars
+        // in `stacksafe`): written scalar bytes are alike, whatever their values.
+        return (0..8).all(|k| old.bytes[k] == ByteKind::Invalid || scalar_byte(cur, k));
     }
     if old.spill_size() == 8 {
         let cur_full = cur.spill_size() == 8;
@@ -513,8 +529,16 @@ fn slot_covers(old: &Slot, cur: &Slot, ids: &mut IdMap, exact: bool) -> bool {
 
 /// Whether `old` covers `cur`; `live` gives, per frame, the registers that matter, and
 /// `precise` those of them whose scalar values matter (unless `exact`, other scalars
-/// cover each other whatever their values).
-pub fn state_covers(old: &State, cur: &State, live: &[u16], precise: &[u16], exact: bool) -> bool {
+/// cover each other whatever their values); `stack_precise`, whether scalars in the
+/// stack matter.
+pub fn state_covers(
+    old: &State,
+    cur: &State,
+    live: &[u16],
+    precise: &[u16],
+    stack_precise: bool,
+    exact: bool,
+) -> bool {
     if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
         return false;
     }
@@ -542,7 +566,7 @@ pub fn state_covers(old: &State, cur: &State, live: &[u16], precise: &[u16], exa
         }
         let n = of.stack.len().max(cf.stack.len());
         for k in 0..n {
-            if !slot_covers(&of.slot(k), &cf.slot(k), &mut ids, exact) {
+            if !slot_covers(&of.slot(k), &cf.slot(k), &mut ids, exact, stack_precise) {
                 return false;
             }
         }

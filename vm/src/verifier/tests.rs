@@ -155,3 +155,97 @@ fn lookups_in_maps_of_maps_give_the_inner_map() {
     .unwrap_err();
     assert!(e.message.contains("expected=map_ptr"), "{e}");
 }
+
+/// The state machine of `benches/jit.rs` (`switch`): per byte, `(byte + state) & 15`
+/// picks one of 9 cases; `{bad}` goes into the ninth.
+fn switch_sm(len: usize, bad: &str) -> String {
+    format!(
+        "mov %r0, 0\nmov %r6, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\n\
+         ldxb %r5, [%r3]\nmov %r7, %r5\nadd %r7, %r6\nand %r7, 15\n\
+         jne %r7, 0, t1\nadd %r6, 1\nja next\n\
+         t1:\njne %r7, 1, t2\nadd %r0, %r6\nja next\n\
+         t2:\njne %r7, 2, t3\nxor %r0, %r5\nja next\n\
+         t3:\njne %r7, 3, t4\nxor %r6, 3\nja next\n\
+         t4:\njne %r7, 4, t5\nmul %r0, 3\nja next\n\
+         t5:\njne %r7, 5, t6\nlsh %r5, 2\nadd %r0, %r5\nja next\n\
+         t6:\njne %r7, 6, t7\nmov %r6, 0\nja next\n\
+         t7:\njne %r7, 7, t8\nsub %r0, %r6\nja next\n\
+         t8:\njne %r7, 8, default\nrsh %r0, 1\n{bad}ja next\n\
+         default:\nadd %r0, 1\nnext:\nadd %r2, 1\njlt %r2, {len}, loop\nexit"
+    )
+}
+
+/// The insertion sort of `benches/jit.rs` (`sort`): 64 u64 copied from r1 into the
+/// stack, sorted there by byte offsets, hashed; `{bad}` runs in the inner loop.
+fn sort_prog(bad: &str) -> String {
+    format!(
+        "mov %r2, 0\ncopy:\nmov %r3, %r1\nadd %r3, %r2\nldxdw %r4, [%r3]\nmov %r5, %r10\n\
+         add %r5, %r2\nstxdw [%r5-512], %r4\nadd %r2, 8\njlt %r2, 512, copy\n\
+         mov %r2, 8\nouter:\nmov %r5, %r10\nadd %r5, %r2\nldxdw %r4, [%r5-512]\nmov %r3, %r2\n\
+         inner:\njeq %r3, 0, place\nmov %r5, %r10\nadd %r5, %r3\nldxdw %r6, [%r5-520]\n\
+         jle %r6, %r4, place\nstxdw [%r5-512], %r6\n{bad}sub %r3, 8\nja inner\n\
+         place:\nmov %r5, %r10\nadd %r5, %r3\nstxdw [%r5-512], %r4\nadd %r2, 8\n\
+         jlt %r2, 512, outer\nmov %r0, 0\nmov %r2, 0\n\
+         hash:\nmov %r5, %r10\nadd %r5, %r2\nldxdw %r3, [%r5-512]\nmul %r0, 31\n\
+         add %r0, %r3\nadd %r2, 8\njlt %r2, 512, hash\nexit"
+    )
+}
+
+fn raw(src: &str, size: u32) -> Result<Verdict, Rejection> {
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(size),
+        ..VerifyOptions::default()
+    };
+    verify(&assemble(src).unwrap(), &opts)
+}
+
+#[test]
+fn loops_with_imprecise_state_converge() {
+    // Branches on values that never decide them leave the values imprecise: the states
+    // of each iteration prune each other within the default budget (the kernel accepts
+    // both programs).
+    let v = raw(&switch_sm(1500, ""), 1500).unwrap();
+    assert!(v.processed < COMPLEXITY_LIMIT / 4, "{}", v.processed);
+    let v = raw(&sort_prog(""), 1500).unwrap();
+    assert!(v.processed < COMPLEXITY_LIMIT / 4, "{}", v.processed);
+    // The loop bound still decides the accesses: one byte past the block is caught.
+    let e = raw(&switch_sm(1500, ""), 1499).unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+    // An access that depends on the state machine's value is caught.
+    let e = raw(
+        &switch_sm(1500, "mov %r8, %r1\nadd %r8, %r6\nldxb %r8, [%r8+1490]\n"),
+        1500,
+    )
+    .unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+    // A stack access one slot below the frame in the sort's inner loop is caught.
+    let e = raw(&sort_prog("ldxdw %r7, [%r5-528]\n"), 1500).unwrap_err();
+    assert_eq!(e.class, ErrorClass::StackBounds, "{e}");
+    // A value filled from the stack that decides an offset keeps the stack precise.
+    let e = raw(
+        &sort_prog("mov %r7, %r6\nand %r7, 7\nmov %r8, %r1\nadd %r8, %r7\nldxb %r7, [%r8+1493]\n"),
+        1500,
+    )
+    .unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+}
+
+#[test]
+fn values_that_decide_later_stay_precise() {
+    // The first path (r6 = 0) is safe; the one pushed (r6 = 100) reaches the loop with
+    // only r6 different, and r6 decides an access after the loop: it must not be pruned.
+    let src = "mov %r6, 0\nldxb %r5, [%r1]\njne %r5, 0, set\nja start\nset:\nmov %r6, 100\n\
+               start:\nmov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\n\
+               ldxb %r4, [%r3]\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 64, loop\n\
+               add %r1, %r6\nldxb %r1, [%r1+1450]\nexit";
+    let e = raw(src, 1500).unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+    assert!(raw(src, 1551).is_ok());
+    // The same through a stack slot: r6 spilled before the loop, filled after it.
+    let src = src
+        .replace("start:\n", "start:\nstxdw [%r10-8], %r6\nmov %r6, 0\n")
+        .replace("add %r1, %r6", "ldxdw %r6, [%r10-8]\nadd %r1, %r6");
+    let e = raw(&src, 1500).unwrap_err();
+    assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
+    assert!(raw(&src, 1551).is_ok());
+}
