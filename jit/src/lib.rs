@@ -242,7 +242,7 @@ impl<C> JitProgram<C> {
             fault_pc: 0,
             fault_info: 0,
             status: Status::Ok as u64,
-            args,
+            args: [0; 5],
             saved_r0: 0,
             callx_r0: 0,
             stack_base,
@@ -259,7 +259,7 @@ impl<C> JitProgram<C> {
         // Generated code only touches memory through the region table (checked accesses)
         // or the current frame's stack (proven accesses), and calls back only through the
         // trampolines, which use the pointers stored above.
-        let r0 = entry(&mut ctx);
+        let r0 = entry(&mut ctx, &args);
         // Frames left mapped by a fault stay so, as in the interpreter, until the next
         // run's reset: the fault is explained against the state it happened in.
         mem.note_frames_used(ctx.max_depth as usize + 1);

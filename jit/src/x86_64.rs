@@ -86,7 +86,8 @@ struct Compare {
 pub(crate) struct Compiled {
     pub code: ExecutableBuffer,
     /// The prologue, inside `code`.
-    pub entry: extern "C" fn(*mut c::JitCtx) -> u64,
+    /// `entry(ctx, &[r1, r2, r3, r4, r5])`.
+    pub entry: extern "C" fn(*mut c::JitCtx, *const [u64; 5]) -> u64,
     /// Address of the program's first instruction, where tail calls land.
     pub body: u64,
     /// Function entries for callx; boxed so its address, embedded in the code, is stable.
@@ -163,7 +164,9 @@ pub(crate) fn compile(
     // SAFETY: `entry` is the offset of the prologue emitted above, a function with this
     // signature; the buffer is executable and `Compiled` keeps it alive with the pointer.
     let entry = unsafe {
-        std::mem::transmute::<*const u8, extern "C" fn(*mut c::JitCtx) -> u64>(code.ptr(entry))
+        std::mem::transmute::<*const u8, extern "C" fn(*mut c::JitCtx, *const [u64; 5]) -> u64>(
+            code.ptr(entry),
+        )
     };
     Ok(Compiled {
         body: code.ptr(body) as u64,
@@ -209,9 +212,15 @@ impl Gen<'_> {
         let entry = self.ops.offset();
         let main = self.labels[0];
         self.enter();
-        self.load_args();
+        // r1..r5 from the caller's array (8-byte loads: the caller just stored them).
         dynasm!(self.ops
             ; .arch x64
+            ; mov rax, rsi
+            ; mov rdi, [rax]
+            ; mov rsi, [rax + 8]
+            ; mov rdx, [rax + 16]
+            ; mov rcx, [rax + 24]
+            ; mov r8, [rax + 32]
             ; xor eax, eax
             ; xor ebx, ebx
             ; xor r13d, r13d

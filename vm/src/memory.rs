@@ -392,24 +392,24 @@ impl<'a> Memory<'a> {
     /// so every run starts from the same zeroed state.
     #[inline]
     pub fn reset_stack(&mut self) {
-        let used = self.dirty_frames.max(1);
+        let used = self.dirty_frames;
         for (frame, stack) in self
             .stack
             .chunks_exact_mut(STACK_SIZE)
             .enumerate()
             .take(used)
         {
-            // Fixed-size chunks: the clear is inlined as a few vector stores.
             stack.fill(0);
-            let limit = if frame == 0 {
-                Region::frame_limit(0)
-            } else {
-                0
-            };
-            let r = &mut self.fast[STACK_REGION as usize + frame];
-            r.load_limit = limit;
-            r.store_limit = limit;
+            if frame > 0 {
+                let r = &mut self.fast[STACK_REGION as usize + frame];
+                r.load_limit = 0;
+                r.store_limit = 0;
+            }
         }
+        let r = &mut self.fast[STACK_REGION as usize];
+        r.load_limit = Region::frame_limit(0);
+        r.store_limit = Region::frame_limit(0);
+        // Until a run says otherwise (Self::stack_untouched), frame 0 may be written.
         self.dirty_frames = 1;
     }
 
