@@ -649,15 +649,7 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                     event: None,
                     subject: p.name.clone(),
                     sim: format!("runs it as {}", type_name(p.prog_type.number())),
-                    kernel: format!(
-                        "{}{}",
-                        raw_tp_refusal(log),
-                        if std::env::var_os("EBPF_SIM_KERNEL_LOG").is_some() {
-                            format!("\n{log}")
-                        } else {
-                            String::new()
-                        }
-                    ),
+                    kernel: format!("{}{}", raw_tp_refusal(log), full_log(log)),
                 }),
                 LoadOutcome::CouldNotJudge(why) => not_judged.push(format!("{}: {why}", p.name)),
                 _ => {}
@@ -695,11 +687,7 @@ pub fn parity(args: ParityArgs) -> CmdResult {
                     "rejected ({}): {}{}",
                     std::io::Error::from_raw_os_error(*errno),
                     last_line(log),
-                    if std::env::var_os("EBPF_SIM_KERNEL_LOG").is_some() {
-                        format!("\n{log}")
-                    } else {
-                        String::new()
-                    }
+                    full_log(log)
                 ),
             }),
             LoadOutcome::CouldNotJudge(why) => not_judged.push(format!("{}: {why}", p.name)),
@@ -938,5 +926,14 @@ pub fn parity(args: ParityArgs) -> CmdResult {
             "{file}: the simulator and the kernel differ ({} difference(s))",
             diffs.len()
         ))
+    }
+}
+
+/// The whole verifier log after a newline, when EBPF_SIM_KERNEL_LOG is set (else nothing).
+fn full_log(log: &str) -> String {
+    if std::env::var_os("EBPF_SIM_KERNEL_LOG").is_some() {
+        format!("\n{log}")
+    } else {
+        String::new()
     }
 }

@@ -324,6 +324,23 @@ struct HookInfo {
 }
 
 impl HookInfo {
+    /// The hook of `section`, looked up once per replay.
+    fn cached<'r, 's>(
+        reach: &'r mut Vec<(&'s str, HookInfo)>,
+        section: &'s str,
+        machine: &Machine,
+        attached: &[bool],
+    ) -> &'r HookInfo {
+        let slot = match reach.iter().position(|(h, _)| *h == section) {
+            Some(i) => i,
+            None => {
+                reach.push((section, HookInfo::new(section, machine, attached)));
+                reach.len() - 1
+            }
+        };
+        &reach[slot].1
+    }
+
     fn new(section: &str, machine: &Machine, attached: &[bool]) -> HookInfo {
         let hook = Hook::of_section(section);
         let targets = machine
@@ -687,14 +704,7 @@ pub fn event_contexts(
     let mut out = Vec::new();
     for (index, ev) in trace.events.iter().enumerate() {
         let err = |m: String| format!("event {index} ({}): {m}", ev.hook);
-        let slot = match reach.iter().position(|(h, _)| *h == ev.hook) {
-            Some(i) => i,
-            None => {
-                reach.push((ev.hook.as_str(), HookInfo::new(&ev.hook, machine, attached)));
-                reach.len() - 1
-            }
-        };
-        let info = &reach[slot].1;
+        let info = HookInfo::cached(&mut reach, &ev.hook, machine, attached);
         if info.targets.is_empty() {
             continue;
         }
@@ -781,14 +791,7 @@ fn replay_into(
                 *next = next.saturating_add(s.interval_ns.max(1));
             }
         }
-        let slot = match reach.iter().position(|(h, _)| *h == ev.hook) {
-            Some(i) => i,
-            None => {
-                reach.push((ev.hook.as_str(), HookInfo::new(&ev.hook, machine, attached)));
-                reach.len() - 1
-            }
-        };
-        let info = &reach[slot].1;
+        let info = HookInfo::cached(&mut reach, &ev.hook, machine, attached);
         let targets = &info.targets;
         if targets.is_empty() {
             records.push(Record::Unhandled {
