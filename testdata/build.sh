@@ -33,3 +33,4 @@ build rt_netadj.bpf.c
 build rt_ktail.bpf.c
 build rt_kprintk.bpf.c
 build rt_kasraw.bpf.c
+build rt_kcore.bpf.c

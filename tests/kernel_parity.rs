@@ -984,3 +984,36 @@ fn without_tracefs_printk_is_a_warning_not_a_failure() {
     assert!(!printk_compared(&report), "{report}");
     assert_eq!(report["agree"], 2);
 }
+
+#[test]
+fn co_re_relocations_are_resolved_against_the_running_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    // rt_kcore reads the current task's pid and tgid with BPF_CORE_READ through a local
+    // two-field task_struct and returns 3 when they match bpf_get_current_pid_tgid().
+    // The kernel side is relocated against /sys/kernel/btf/vmlinux (the simulator's
+    // against the object's own BTF, which lays out its task_struct): both return 3.
+    let obj = root().join("testdata/obj/rt_kcore.bpf.o");
+    let trace = root().join("testdata/traces/rt_kcore.json");
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIPPED: no /sys/kernel/btf/vmlinux");
+        return;
+    }
+    for engine in ["interp", "jit"] {
+        let (report, ok) = parity_status(&obj, &trace, &[], engine);
+        assert!(ok, "{engine}: {report}");
+        assert_eq!(report["agree"], 1, "{report}");
+    }
+    // Relocated against the object's own BTF instead (--btf), the kernel reads offsets 0
+    // and 4 of its real task_struct: neither field matches.
+    let (report, ok) = parity_status(&obj, &trace, &["--btf", obj.to_str().unwrap()], "interp");
+    assert!(!ok, "{report}");
+    let diffs = report["differences"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{report}");
+    assert_eq!(diffs[0]["kind"], "return", "{report}");
+    assert!(
+        diffs[0]["kernel"].as_str().unwrap().starts_with("r0=0"),
+        "{report}"
+    );
+}

@@ -9,7 +9,7 @@
 //! and given the context bytes the simulator builds (`sim::run::event_contexts`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use ebpf_sim::engine::Engine;
@@ -97,6 +97,7 @@ fn type_name(t: u32) -> &'static str {
 /// programs are loaded even when not attached).
 pub(crate) fn kernel_replay(
     machine: &Machine,
+    kernel_object: &Object,
     trace: &Trace,
     attached: &[bool],
     preloads: &[Preload],
@@ -234,7 +235,7 @@ pub(crate) fn kernel_replay(
             plan.push((index, Some(p)));
         }
     }
-    let mut kobj = KObject::from_object(object, on);
+    let mut kobj = KObject::from_object(kernel_object, on);
     for &p in &converted {
         let kp = &mut kobj.programs[p];
         kp.prog_type = prog_type::RAW_TRACEPOINT;
@@ -560,6 +561,38 @@ fn show_entries(e: &Entries) -> String {
         .join(" ")
 }
 
+/// The object the kernel loads. Without `--btf`, its CO-RE relocations are resolved
+/// against the running kernel's BTF (/sys/kernel/btf/vmlinux, when there is one), as
+/// libbpf does; the simulator keeps the object relocated against its own BTF, from which
+/// it lays out the kernel memory it simulates. With `--btf`, both use that file.
+pub(crate) fn kernel_object(
+    file: &Path,
+    btf: Option<&Path>,
+    sim: &Object,
+) -> Result<Object, String> {
+    let vmlinux = Path::new("/sys/kernel/btf/vmlinux");
+    if btf.is_some() || !vmlinux.exists() {
+        return Ok(sim.clone());
+    }
+    let object = load(file, Some(vmlinux))?.object().clone();
+    // The same file: the same programs and maps, in the same order.
+    let same = object.programs.len() == sim.programs.len()
+        && object.maps.len() == sim.maps.len()
+        && object
+            .programs
+            .iter()
+            .zip(&sim.programs)
+            .all(|(a, b)| a.name == b.name && a.insns.len() == b.insns.len());
+    if !same {
+        return Err(format!(
+            "{}: relocated against {} it has other programs or maps",
+            file.display(),
+            vmlinux.display()
+        ));
+    }
+    Ok(object)
+}
+
 /// `parity`: the simulator and the kernel on the same trace.
 pub fn parity(args: ParityArgs) -> CmdResult {
     let loaded = load(&args.file, args.btf.as_deref())?;
@@ -619,8 +652,16 @@ pub fn parity(args: ParityArgs) -> CmdResult {
     for spec in &args.maps {
         preload(&mut machine, spec)?;
     }
-    let kernel = kernel_replay(&machine, &trace, &attached, &preloads, args.as_raw_tp)
-        .map_err(|e| format!("{file}: {e}"))?;
+    let kobject = kernel_object(&args.file, args.btf.as_deref(), &machine.object)?;
+    let kernel = kernel_replay(
+        &machine,
+        &kobject,
+        &trace,
+        &attached,
+        &preloads,
+        args.as_raw_tp,
+    )
+    .map_err(|e| format!("{file}: {e}"))?;
     let sim = replay(&mut machine, &trace, &attached, &[]);
     if let Some(e) = &sim.error {
         return Err(format!("{file}: simulator: {e}"));

@@ -327,8 +327,12 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     // With the kernel backend, the map dump is the kernel's, made alongside the records.
     let (replayed, kernel_maps) = if args.kernel {
+        let kobject =
+            super::parity::kernel_object(&args.file, args.btf.as_deref(), &machine.object)
+                .map_err(|e| format!("{file}: {e}"))?;
         let (r, maps) = kernel_run(
             &machine,
+            &kobject,
             &trace,
             &attached,
             &preloads,
@@ -401,13 +405,15 @@ pub fn run(args: RunArgs) -> CmdResult {
 #[cfg(feature = "kernel-backend")]
 fn kernel_run(
     machine: &Machine,
+    kernel_object: &ebpf_sim::loader::Object,
     trace: &Trace,
     attached: &[bool],
     preloads: &[Preload],
     json: bool,
     as_raw_tp: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
-    let k = super::parity::kernel_replay(machine, trace, attached, preloads, as_raw_tp)?;
+    let k =
+        super::parity::kernel_replay(machine, kernel_object, trace, attached, preloads, as_raw_tp)?;
     if !k.as_raw_tp.is_empty() {
         let names: Vec<&str> = k
             .as_raw_tp
@@ -441,6 +447,7 @@ fn kernel_run(
 #[cfg(not(feature = "kernel-backend"))]
 fn kernel_run(
     _: &Machine,
+    _: &ebpf_sim::loader::Object,
     _: &Trace,
     _: &[bool],
     _: &[Preload],
