@@ -276,3 +276,68 @@ fn budgets_run_out_at_the_same_instruction() {
         }
     }
 }
+
+/// Accesses the verifier proves inside the current frame use that frame's displacement in
+/// a callee too: a callee writing its own stack at a variable offset must not touch its
+/// caller's slot at the same offset.
+#[test]
+fn proven_frame_accesses_in_a_callee_stay_in_its_frame() {
+    use ebpf_sim::vm::asm::assemble;
+    use ebpf_sim::vm::verifier::{verify, Proven, VerifyOptions};
+    let src = "\
+mov %r6, 5
+stxdw [%r10-8], %r6
+stxdw [%r10-16], %r6
+mov %r1, 1
+call local f
+ldxdw %r2, [%r10-8]
+ldxdw %r3, [%r10-16]
+lsh %r0, 16
+lsh %r2, 8
+or %r0, %r2
+or %r0, %r3
+exit
+f:
+mov %r6, 0
+stxdw [%r10-8], %r6
+stxdw [%r10-16], %r6
+mov %r2, %r1
+and %r2, 1
+lsh %r2, 3
+mov %r3, %r10
+add %r3, %r2
+mov %r4, 77
+stxdw [%r3-16], %r4
+ldxdw %r0, [%r3-16]
+exit
+";
+    let slots = assemble(src).unwrap();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(16),
+        ..VerifyOptions::new(1, &[])
+    };
+    let facts = verify(&slots, &opts).expect("verifies").facts;
+    // The callee's variable-offset store and load are proven in its own frame.
+    let frame: Vec<usize> = (0..slots.len())
+        .filter(|&i| facts.proven[i] == Proven::Frame)
+        .collect();
+    assert!(frame.contains(&21) && frame.contains(&22), "{frame:?}");
+    let prog = Program::new(slots).unwrap();
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
+    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
+    assert!(jit.has_proven_code());
+    let run = |jitted: bool| {
+        let mut data = [0u8; 16];
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut data);
+        if jitted {
+            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        }
+        .unwrap()
+    };
+    // 77 from the callee; the caller's two slots still hold 5.
+    assert_eq!(run(false), 77 << 16 | 5 << 8 | 5);
+    assert_eq!(run(true), run(false));
+}

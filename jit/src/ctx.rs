@@ -32,6 +32,9 @@ pub(crate) struct JitCtx {
     pub stack_top: u64,
     /// r10 of the current frame.
     pub fp: u64,
+    /// `stack_top - fp` (wrapping): a virtual address in the current frame plus this is
+    /// its host address.
+    pub stack_delta: u64,
     /// Host address minus virtual address in the context region (accesses the verifier
     /// proved inside the context).
     pub ctx_delta: u64,
@@ -88,7 +91,7 @@ macro_rules! offsets {
 
 offsets! {
     FAST = fast, REMAINING = remaining,
-    STACK_TOP = stack_top, FP = fp, CTX_DELTA = ctx_delta,
+    STACK_TOP = stack_top, FP = fp, STACK_DELTA = stack_delta, CTX_DELTA = ctx_delta,
     DEPTH = depth, MAX_DEPTH = max_depth, SAVED_RSP = saved_rsp, FAULT_ADDR = fault_addr,
     FAULT_PC = fault_pc, FAULT_INFO = fault_info, STATUS = status, ARGS = args,
     SAVED_R0 = saved_r0, CALLX_R0 = callx_r0, STACK_BASE = stack_base,
@@ -184,12 +187,14 @@ fn run_callbacks(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: 
             c.fp += 1 << REGION_SHIFT;
             (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, true);
         }
-        let (saved_rsp, saved_top) = unsafe { ((*ctx).saved_rsp, (*ctx).stack_top) };
+        let (saved_rsp, saved_top, saved_delta) =
+            unsafe { ((*ctx).saved_rsp, (*ctx).stack_top, (*ctx).stack_delta) };
         let r0 = entry(ctx, target);
         unsafe {
             let c = &mut *ctx;
             c.saved_rsp = saved_rsp;
             c.stack_top = saved_top;
+            c.stack_delta = saved_delta;
             (*(c.mem as *mut Memory<'static>)).set_frame_mapped(depth + 1, false);
             c.depth -= 1;
             c.fp -= 1 << REGION_SHIFT;

@@ -234,6 +234,7 @@ impl<C> JitProgram<C> {
             budget: self.config.budget,
             stack_top: stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64,
             fp: frame_pointer(0),
+            stack_delta: 0,
             ctx_delta,
             depth: 0,
             max_depth: 0,

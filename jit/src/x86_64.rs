@@ -229,6 +229,8 @@ impl Gen<'_> {
             ; mov r11, [r12 + c::STACK_BASE]
             ; add r11, STACK_SIZE as i32
             ; mov [r12 + c::STACK_TOP], r11
+            ; sub r11, [r12 + c::FP]
+            ; mov [r12 + c::STACK_DELTA], r11
             ; mov rbp, [r12 + c::REMAINING]
             ; call =>main
             ; ->exit:
@@ -260,6 +262,8 @@ impl Gen<'_> {
             ; add r11, [r12 + c::STACK_BASE]
             ; add r11, STACK_SIZE as i32
             ; mov [r12 + c::STACK_TOP], r11
+            ; sub r11, [r12 + c::FP]
+            ; mov [r12 + c::STACK_DELTA], r11
             ; mov r11, rsi
             ; mov rbp, [r12 + c::REMAINING]
         );
@@ -379,11 +383,7 @@ impl Gen<'_> {
         match self.proven.get(pc).copied().unwrap_or(Proven::No) {
             Proven::Frame => {
                 let b = self.read(base, R11);
-                dynasm!(self.ops
-                    ; .arch x64
-                    ; mov r10, [r12 + c::STACK_TOP]
-                    ; sub r10, [r12 + c::FP]
-                );
+                dynasm!(self.ops ; .arch x64 ; mov r10, [r12 + c::STACK_DELTA]);
                 (Some(b), off as i32)
             }
             Proven::Ctx => {
@@ -525,34 +525,59 @@ impl Gen<'_> {
                 }
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
-                let (base, disp) = (R10, self.address(i.dst, i.off, size, true, false, pc));
-                if let Op::StoreImm { .. } = ins.decoded.spec.op {
-                    let v = i.imm;
-                    match size {
-                        Size::B => {
-                            dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(base) + disp], v as i8)
-                        }
-                        Size::H => {
-                            dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(base) + disp], v as i16)
-                        }
-                        Size::W => dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(base) + disp], v),
-                        Size::DW => dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(base) + disp], v),
-                    }
+                let (index, o) = self.address_indexed(i.dst, i.off, size, true, false, pc);
+                let imm = matches!(ins.decoded.spec.op, Op::StoreImm { .. });
+                let (v, s) = if imm {
+                    (i.imm, R9)
                 } else {
-                    let s = self.read(i.src, R9);
-                    match size {
-                        Size::B => {
-                            dynasm!(self.ops ; .arch x64 ; mov BYTE [Rq(base) + disp], Rb(s))
-                        }
-                        Size::H => {
-                            dynasm!(self.ops ; .arch x64 ; mov WORD [Rq(base) + disp], Rw(s))
-                        }
-                        Size::W => {
-                            dynasm!(self.ops ; .arch x64 ; mov DWORD [Rq(base) + disp], Rd(s))
-                        }
-                        Size::DW => {
-                            dynasm!(self.ops ; .arch x64 ; mov QWORD [Rq(base) + disp], Rq(s))
-                        }
+                    (0, self.read(i.src, R9))
+                };
+                match (index, imm, size) {
+                    (None, true, Size::B) => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + o], v as i8)
+                    }
+                    (None, true, Size::H) => {
+                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + o], v as i16)
+                    }
+                    (None, true, Size::W) => dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + o], v),
+                    (None, true, Size::DW) => {
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + o], v)
+                    }
+                    (None, false, Size::B) => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + o], Rb(s))
+                    }
+                    (None, false, Size::H) => {
+                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + o], Rw(s))
+                    }
+                    (None, false, Size::W) => {
+                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + o], Rd(s))
+                    }
+                    (None, false, Size::DW) => {
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + o], Rq(s))
+                    }
+                    (Some(x), true, Size::B) => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + Rq(x) + o], v as i8)
+                    }
+                    (Some(x), true, Size::H) => {
+                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + Rq(x) + o], v as i16)
+                    }
+                    (Some(x), true, Size::W) => {
+                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + Rq(x) + o], v)
+                    }
+                    (Some(x), true, Size::DW) => {
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + Rq(x) + o], v)
+                    }
+                    (Some(x), false, Size::B) => {
+                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + Rq(x) + o], Rb(s))
+                    }
+                    (Some(x), false, Size::H) => {
+                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + Rq(x) + o], Rw(s))
+                    }
+                    (Some(x), false, Size::W) => {
+                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + Rq(x) + o], Rd(s))
+                    }
+                    (Some(x), false, Size::DW) => {
+                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + Rq(x) + o], Rq(s))
                     }
                 }
             }
@@ -591,6 +616,10 @@ impl Gen<'_> {
 
     fn alu(&mut self, op: AluOp, is64: bool, reg: bool, dst: u8, src: u8, imm: i32) {
         let d = self.reg(dst);
+        if op == AluOp::Mov && is64 && reg && src == FRAME_REG {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::FP]);
+            return;
+        }
         let s = if reg { self.read(src, R11) } else { R11 };
         macro_rules! both {
             ($mn:ident) => {
@@ -1054,6 +1083,8 @@ impl Gen<'_> {
         });
         let stack = STACK_REGION as i32 * REGION_SIZE;
         let frame_step = 1i64 << 32;
+        // The host stack top moves by a frame's size, r10 by a region.
+        let delta_step = STACK_SIZE as i64 - frame_step;
         let no_new_max = self.ops.new_dynamic_label();
         dynasm!(self.ops
             ; .arch x64
@@ -1075,6 +1106,8 @@ impl Gen<'_> {
             ; mov [r10 + stack + c::REGION_LOAD_LIMIT], r11
             ; mov [r10 + stack + c::REGION_STORE_LIMIT], r11
             ; add QWORD [r12 + c::STACK_TOP], STACK_SIZE as i32
+            ; mov r11, QWORD delta_step
+            ; add [r12 + c::STACK_DELTA], r11
             ; push rbx
             ; push r13
             ; push r14
@@ -1090,6 +1123,8 @@ impl Gen<'_> {
             ; sub QWORD [r12 + c::STACK_TOP], STACK_SIZE as i32
             ; mov r10, QWORD frame_step
             ; sub [r12 + c::FP], r10
+            ; mov r10, QWORD delta_step
+            ; sub [r12 + c::STACK_DELTA], r10
             ; mov r11, [r12 + c::DEPTH]
             ; mov r10, r11
             ; shl r10, REGION_BITS as i8
