@@ -249,3 +249,33 @@ fn values_that_decide_later_stay_precise() {
     assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
     assert!(raw(&src, 1551).is_ok());
 }
+
+/// A signed comparison of an unknown 64-bit value with 0 has two feasible outcomes: the
+/// range sync used to cast an unsigned bound of the other half (`umax` = 2^64 - 1 as
+/// `-1`) into the signed range, emptied it and so dropped the taken branch without
+/// checking it (found by tests/verifier_soundness.rs: an access on the dropped path was
+/// proven in the context and the JIT translated it unchecked).
+#[test]
+fn signed_branches_on_unknown_values_explore_both_ways() {
+    for cond in [
+        "jsgt %r7, 0",
+        "jsge %r7, 1",
+        "jslt %r7, 0",
+        "jsle %r7, -1",
+        "jsgt %r7, -5",
+    ] {
+        let src =
+            format!("ldxdw %r7, [%r1]\n{cond}, +2\nmov %r0, 0\nexit\nldxdw %r0, [%r1+64]\nexit");
+        let insns = assemble(&src).unwrap();
+        let opts = VerifyOptions {
+            raw_ctx_size: Some(64),
+            ..VerifyOptions::new(1, &[])
+        };
+        let r = verify(&insns, &opts).expect_err(&src);
+        assert_eq!(r.insn, 4, "{cond}: {r}");
+        // In bounds on the taken path, the access is proven.
+        let ok = src.replace("[%r1+64]", "[%r1+56]");
+        let v = verify(&assemble(&ok).unwrap(), &opts).unwrap();
+        assert_eq!(v.facts.proven[4], Proven::Ctx, "{cond}");
+    }
+}
