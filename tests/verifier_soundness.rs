@@ -19,7 +19,7 @@
 //!
 //! `EBPF_SIM_SOUNDNESS_CASES` sets the number of programs (default 3000),
 //! `EBPF_SIM_SOUNDNESS_SEED` the seed, `EBPF_SIM_SOUNDNESS_KERNEL` the most programs
-//! loaded into the kernel (default 150). A fault prints the seed, the options and the
+//! loaded into the kernel (default 40). A fault prints the seed, the options and the
 //! disassembly; `EBPF_SIM_SOUNDNESS_CASES=1 EBPF_SIM_SOUNDNESS_SEED=<seed>` replays it.
 
 use std::collections::BTreeMap;
@@ -135,7 +135,7 @@ impl Gen {
     /// rX = something: a constant, a context byte, arithmetic on another value.
     fn set(&mut self) {
         let d = self.val();
-        match self.rng.below(8) {
+        match self.rng.below(11) {
             0 => {
                 let c = self.interesting();
                 self.i(0xb7, d, 0, 0, c);
@@ -163,10 +163,45 @@ impl Gen {
                 let op = self.rng.pick(&[0x77, 0x67, 0xc7]);
                 self.i(op, d, 0, 0, sh);
             }
-            _ => {
+            7 => {
                 // 32-bit operations (zero-extending).
-                let op = self.rng.pick(&[0xb4, 0x04, 0x54, 0x14]);
+                let op = self
+                    .rng
+                    .pick(&[0xb4, 0x04, 0x54, 0x14, 0x64, 0x74, 0xc4, 0x24]);
                 let c = self.interesting();
+                let c = if matches!(op, 0x64 | 0x74 | 0xc4) {
+                    c & 31
+                } else {
+                    c
+                };
+                self.i(op, d, 0, 0, c);
+            }
+            8 => {
+                // Register operations whose ranges are harder to track.
+                let s = self.val();
+                let op = self.rng.pick(&[
+                    0x2f, 0x3f, 0x9f, 0x6f, 0x7f, 0xcf, 0x1c, 0x0c, 0xac, 0x3c, 0xbc,
+                ]);
+                self.i(op, d, s, 0, 0);
+            }
+            9 => match self.rng.below(3) {
+                // neg, byte swaps, sign-extending moves.
+                0 => self.i(0x87, d, 0, 0, 0),
+                1 => {
+                    let w = self.rng.pick(&[16, 32, 64]);
+                    let op = self.rng.pick(&[0xd4, 0xdc]);
+                    self.i(op, d, 0, 0, w);
+                }
+                _ => {
+                    let s = self.val();
+                    let bits = self.rng.pick(&[8, 16, 32]);
+                    self.i(0xbf, d, s, bits, 0);
+                }
+            },
+            _ => {
+                let c = self.interesting();
+                let c = if c == 0 { 3 } else { c };
+                let op = self.rng.pick(&[0x27, 0x97, 0x37, 0x17]);
                 self.i(op, d, 0, 0, c);
             }
         }
@@ -193,12 +228,20 @@ impl Gen {
     fn diamond(&mut self) {
         let end = self.label();
         let v = self.val();
-        let op = self
-            .rng
-            .pick(&[0x15, 0x55, 0x25, 0xa5, 0x35, 0xb5, 0x45, 0x65, 0xc5]);
+        let op = self.rng.pick(&[
+            0x15, 0x55, 0x25, 0xa5, 0x35, 0xb5, 0x45, 0x65, 0xc5, 0x75, 0xd5,
+        ]);
+        // 64 or 32 bits (class 6), against an immediate or another value.
+        let op = if self.rng.chance(30) { op & !7 | 6 } else { op };
         let k = self.interesting();
+        let insn = if self.rng.chance(30) {
+            let w = self.val();
+            Insn::new(op | 8, v, w, 0, 0)
+        } else {
+            Insn::new(op, v, 0, 0, k)
+        };
         self.jumps += 1;
-        self.ops.push(Op::Jump(Insn::new(op, v, 0, 0, k), end));
+        self.ops.push(Op::Jump(insn, end));
         for _ in 0..1 + self.rng.below(3) {
             self.stmt(1);
         }
@@ -216,6 +259,21 @@ impl Gen {
         let slot = -FRAME - 8 * (1 + depth as i16);
         let c: u8 = if depth == 0 { 4 } else { 5 };
         self.jumps += 1;
+        if !spilled && self.rng.chance(30) {
+            // A trip count the data decides: c = 1 + (v & 7), counted down.
+            let v = self.val();
+            self.i(0xbf, c, v, 0, 0);
+            self.i(0x57, c, 0, 0, 7);
+            self.i(0x07, c, 0, 0, 1);
+            self.ops.push(Op::Label(head));
+            for _ in 0..1 + self.rng.below(2) {
+                self.stmt(depth + 1);
+            }
+            self.i(0x07, c, 0, 0, -1);
+            let op = self.rng.pick(&[0x55, 0x65, 0x25, 0x56, 0x66]);
+            self.ops.push(Op::Jump(Insn::new(op, c, 0, 0, 0), head));
+            return;
+        }
         if spilled {
             self.i(STI[k], 10, 0, slot, 0);
         } else {
@@ -786,7 +844,7 @@ fn accepted_programs_are_memory_safe_and_the_proven_jit_agrees() {
     let base = env_u64("EBPF_SIM_SOUNDNESS_SEED").unwrap_or(0x736f_756e_6421);
     // Cases before this index are skipped (to replay the end of a long run).
     let first = env_u64("EBPF_SIM_SOUNDNESS_FIRST").unwrap_or(0);
-    let kernel_sample = env_u64("EBPF_SIM_SOUNDNESS_KERNEL").unwrap_or(150) as usize;
+    let kernel_sample = env_u64("EBPF_SIM_SOUNDNESS_KERNEL").unwrap_or(40) as usize;
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(16) as u64;
