@@ -995,7 +995,7 @@ fn generated_programs_are_well_formed() {
         for &a in &c.var_access {
             let cls = c.insns[a].code & 7;
             assert!(
-                matches!(cls, 1 | 2 | 3),
+                (1..=3).contains(&cls),
                 "slot {a} of seed {i} is not an access"
             );
         }
