@@ -672,7 +672,8 @@ struct Stats {
     proven_var_in_loop_programs: usize,
     runs: usize,
     jit_compared: usize,
-    rejections: BTreeMap<String, usize>,
+    /// Per class: how many, and the first seed.
+    rejections: BTreeMap<String, (usize, u64)>,
     failures: Vec<String>,
     /// Socket filter programs we accepted, for the kernel.
     for_kernel: Vec<(u64, Vec<Insn>)>,
@@ -690,8 +691,8 @@ impl Stats {
         self.proven_var_in_loop_programs += o.proven_var_in_loop_programs;
         self.runs += o.runs;
         self.jit_compared += o.jit_compared;
-        for (k, v) in o.rejections {
-            *self.rejections.entry(k).or_default() += v;
+        for (k, (v, seed)) in o.rejections {
+            self.rejections.entry(k).or_insert((0, seed)).0 += v;
         }
         self.failures.extend(o.failures);
         self.for_kernel.extend(o.for_kernel);
@@ -706,7 +707,16 @@ fn check(c: &Case, st: &mut Stats, kernel_sample: usize) {
     let verdict = match verify(&c.insns, &opts) {
         Ok(v) => v,
         Err(r) => {
-            *st.rejections.entry(r.class.name().to_string()).or_default() += 1;
+            if std::env::var_os("EBPF_SIM_SOUNDNESS_SHOW").is_some() {
+                println!(
+                    "seed {:#x} ({:?}) rejected: {r}\n{}",
+                    c.seed,
+                    c.mode,
+                    listing(&c.insns)
+                );
+            }
+            let e = st.rejections.entry(r.class.name().to_string());
+            e.or_insert((0, c.seed)).0 += 1;
             return;
         }
     };
@@ -895,8 +905,8 @@ fn accepted_programs_are_memory_safe_and_the_proven_jit_agrees() {
         st.jit_compared,
         st.failures.len()
     );
-    for (why, k) in &st.rejections {
-        println!("  rejected ×{k}: {why}");
+    for (why, (k, seed)) in &st.rejections {
+        println!("  rejected ×{k}: {why} (e.g. seed {seed:#x})");
     }
     for f in st.failures.iter().take(5) {
         println!("{f}");
