@@ -279,3 +279,25 @@ fn signed_branches_on_unknown_values_explore_both_ways() {
         assert_eq!(v.facts.proven[4], Proven::Ctx, "{cond}");
     }
 }
+
+/// The kernel's backtracking makes both operands of a register comparison precise when
+/// either is: `jsgt r9, r7` going both ways refines r9 by r7's range, so states that
+/// differ only in r7 at the loop head must not prune each other (found by
+/// tests/verifier_soundness.rs: r7 grew past 2^32 in later iterations, pruned as
+/// imprecise, and the bound r9 <= r7 then let r10 + r9 reach outside the stack).
+#[test]
+fn register_comparisons_make_both_operands_precise() {
+    // r7 grows on the path taken at the jeq, which the walk explores second: it reaches
+    // the join with only r7 different from the state the fall-through left there.
+    let src = "ldxw %r7, [%r1]\nand %r7, 1\nmov %r4, 0\nloop:\nldxb %r2, [%r1+8]\n\
+               jeq %r2, 0, +1\nja +1\nadd %r7, 0x7fffffff\nadd %r4, 1\njlt %r4, 4, loop\n\
+               ldxw %r9, [%r1+4]\njsgt %r9, %r7, +3\nmov %r3, %r10\nadd %r3, %r9\n\
+               stxb [%r3-128], %r9\nmov %r0, 0\nexit";
+    let insns = assemble(src).unwrap();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(64),
+        ..VerifyOptions::new(1, &[])
+    };
+    let r = verify(&insns, &opts).unwrap_err();
+    assert_eq!(r.insn, 13, "{r}");
+}
