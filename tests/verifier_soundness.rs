@@ -801,6 +801,13 @@ fn check(c: &Case, st: &mut Stats, kernel_sample: usize) {
                 listing(&c.insns)
             )
         };
+        if let Err(e @ VmError::Budget { .. }) = &ir {
+            // Loops run at most a few dozen times: an accepted program that does not
+            // stop within the budget got past the loop checks.
+            st.failures
+                .push(fail(format!("accepted program does not terminate: {e}")));
+            return;
+        }
         if let Err(e) = &ir {
             if matches!(e, VmError::Memory { .. }) {
                 st.failures.push(fail(format!(
