@@ -17,10 +17,21 @@
 //! Where the kernel is available, a sample of the programs accepted as socket filters is
 //! loaded (privileged, in a forked child) and disagreements are printed, not asserted.
 //!
+//! A memory fault of an accepted program on the interpreter, a run that exhausts the
+//! budget (loops here run a few dozen times at most), or a difference between the
+//! interpreter and the proven JIT is a verifier bug: the seed, the mode, the context, the
+//! proven slots and the disassembly are printed and the test fails. A verifier bug can
+//! also make the unchecked JIT code crash the test process (a pointer of one region
+//! proven in another); `EBPF_SIM_SOUNDNESS_TRACE=1` prints each case's index and seed to
+//! stderr before it runs, so the last ones name the culprit.
+//!
 //! `EBPF_SIM_SOUNDNESS_CASES` sets the number of programs (default 3000),
-//! `EBPF_SIM_SOUNDNESS_SEED` the seed, `EBPF_SIM_SOUNDNESS_KERNEL` the most programs
-//! loaded into the kernel (default 40). A fault prints the seed, the options and the
-//! disassembly; `EBPF_SIM_SOUNDNESS_CASES=1 EBPF_SIM_SOUNDNESS_SEED=<seed>` replays it.
+//! `EBPF_SIM_SOUNDNESS_SEED` the seed, `EBPF_SIM_SOUNDNESS_FIRST` the first case index,
+//! `EBPF_SIM_SOUNDNESS_KERNEL` the most programs loaded into the kernel (default 40).
+//! `EBPF_SIM_SOUNDNESS_CASES=1 EBPF_SIM_SOUNDNESS_SEED=<seed>` replays one case, and
+//! `EBPF_SIM_SOUNDNESS_SHOW=1` prints each program with its verdict and proven slots.
+//! A long hand run: `EBPF_SIM_SOUNDNESS_CASES=2000000 EBPF_SIM_SOUNDNESS_KERNEL=0 cargo
+//! test --release --test verifier_soundness -- --nocapture` (about 2 minutes on 2 cores).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
