@@ -214,6 +214,9 @@ pub struct Precision {
     /// decided it, as the kernel's `is_branch_taken` that marks them precise), or an
     /// ALU instruction that did pointer arithmetic on some path.
     pub decided: Vec<bool>,
+    /// Per slot: a comparison of two registers one of which was linked to other scalars
+    /// (an id) on some path, so that the branch refined those too.
+    pub linked: Vec<bool>,
     /// Some load from the stack gave a register whose value matters: stored values and
     /// spilled scalars then matter too.
     pub fills: bool,
@@ -225,6 +228,7 @@ impl Precision {
     pub fn new(len: usize, exit_range: bool) -> Self {
         Precision {
             decided: vec![false; len],
+            linked: vec![false; len],
             fills: false,
             exit_range,
         }
@@ -267,7 +271,19 @@ pub fn precise_in(cfg: &Cfg, p: &Precision) -> Vec<u16> {
             };
             let (always, from_dst, def) = pud[i];
             let dst_matters = out & def & (1 << (d.insn.dst & 15)) != 0;
-            let v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
+            let mut v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
+            // A branch comparing two registers refines each (and every scalar linked to
+            // it by id, in registers or spilled) by the other's range: when anything is
+            // precise after it, both operands are precise before it (the kernel's
+            // `backtrack_insn` marks both, and syncs linked registers).
+            if let Op::Jmp { reg: true, .. } = d.spec.op {
+                let operands = (1 << (d.insn.dst & 15)) | (1 << (d.insn.src & 15));
+                // Linked copies are not known here: where the walk found an operand
+                // linked (`linked`), anything precise after the branch may be one.
+                if out & operands != 0 || (p.linked[i] && (out != 0 || p.fills)) {
+                    v |= (1 << (d.insn.dst & 15)) | (1 << (d.insn.src & 15));
+                }
+            }
             if v != precise_in[i] {
                 precise_in[i] = v;
                 changed = true;

@@ -724,6 +724,16 @@ impl<'a> Checker<'a> {
             }
             Op::Ja { .. } => Ok(Flow::Goto(self.cfg.target[pc].unwrap_or(pc + 1))),
             Op::Jmp { cond, is64, reg } => {
+                if reg && !self.precision.linked[pc] {
+                    let (a, b) = (
+                        st.cur().regs[insn.dst as usize],
+                        st.cur().regs[insn.src as usize],
+                    );
+                    if (a.is_scalar() && a.id != 0) || (b.is_scalar() && b.id != 0) {
+                        self.precision.linked[pc] = true;
+                        self.learnt = true;
+                    }
+                }
                 let flow = self.branch(st, pc, d, cond, is64, reg)?;
                 if !matches!(flow, Flow::Branch(..)) && !self.precision.decided[pc] {
                     self.precision.decided[pc] = true;

@@ -283,10 +283,15 @@ impl Scalar {
             self.smax = self.smax.min(tsmax);
             // Signed and unsigned ranges inform each other when the sign is known.
             if self.smin >= 0 || self.smax < 0 {
-                self.smin = self.smin.max(self.umin as i64);
-                self.smax = self.smax.min(self.umax as i64);
+                // The signed range lies in one half of the unsigned one: narrow the
+                // unsigned range to it first, so that it too lies in that half (an
+                // unsigned bound of the other half, cast, would empty the signed range).
                 self.umin = self.umin.max(self.smin as u64);
                 self.umax = self.umax.min(self.smax as u64);
+                if self.umin <= self.umax {
+                    self.smin = self.smin.max(self.umin as i64);
+                    self.smax = self.smax.min(self.umax as i64);
+                }
             } else if (self.umax as i64) >= 0 {
                 // umax < 2^63: the value is non-negative.
                 self.smin = self.umin as i64;
@@ -525,5 +530,23 @@ mod tests {
         assert!(!t.contains(Tnum::constant(16)));
         assert!(Tnum::UNKNOWN.contains(t));
         assert!(!t.contains(Tnum::UNKNOWN));
+    }
+
+    /// A signed range in one half narrows the unsigned range to that half, and is not
+    /// emptied by an unsigned bound of the other half.
+    #[test]
+    fn sync_keeps_signed_halves() {
+        let mut pos = Scalar::UNKNOWN;
+        pos.smin = 1;
+        pos.sync();
+        assert!(!pos.is_empty());
+        assert_eq!((pos.umin, pos.umax), (1, i64::MAX as u64));
+        assert_eq!((pos.smin, pos.smax), (1, i64::MAX));
+        let mut neg = Scalar::UNKNOWN;
+        neg.smax = -1;
+        neg.sync();
+        assert!(!neg.is_empty());
+        assert_eq!((neg.umin, neg.umax), (1 << 63, u64::MAX));
+        assert_eq!((neg.smin, neg.smax), (i64::MIN, -1));
     }
 }

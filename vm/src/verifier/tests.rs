@@ -249,3 +249,55 @@ fn values_that_decide_later_stay_precise() {
     assert_eq!(e.class, ErrorClass::MemBounds, "{e}");
     assert!(raw(&src, 1551).is_ok());
 }
+
+/// A signed comparison of an unknown 64-bit value with 0 has two feasible outcomes: the
+/// range sync used to cast an unsigned bound of the other half (`umax` = 2^64 - 1 as
+/// `-1`) into the signed range, emptied it and so dropped the taken branch without
+/// checking it (found by tests/verifier_soundness.rs: an access on the dropped path was
+/// proven in the context and the JIT translated it unchecked).
+#[test]
+fn signed_branches_on_unknown_values_explore_both_ways() {
+    for cond in [
+        "jsgt %r7, 0",
+        "jsge %r7, 1",
+        "jslt %r7, 0",
+        "jsle %r7, -1",
+        "jsgt %r7, -5",
+    ] {
+        let src =
+            format!("ldxdw %r7, [%r1]\n{cond}, +2\nmov %r0, 0\nexit\nldxdw %r0, [%r1+64]\nexit");
+        let insns = assemble(&src).unwrap();
+        let opts = VerifyOptions {
+            raw_ctx_size: Some(64),
+            ..VerifyOptions::new(1, &[])
+        };
+        let r = verify(&insns, &opts).expect_err(&src);
+        assert_eq!(r.insn, 4, "{cond}: {r}");
+        // In bounds on the taken path, the access is proven.
+        let ok = src.replace("[%r1+64]", "[%r1+56]");
+        let v = verify(&assemble(&ok).unwrap(), &opts).unwrap();
+        assert_eq!(v.facts.proven[4], Proven::Ctx, "{cond}");
+    }
+}
+
+/// The kernel's backtracking makes both operands of a register comparison precise when
+/// either is: `jsgt r9, r7` going both ways refines r9 by r7's range, so states that
+/// differ only in r7 at the loop head must not prune each other (found by
+/// tests/verifier_soundness.rs: r7 grew past 2^32 in later iterations, pruned as
+/// imprecise, and the bound r9 <= r7 then let r10 + r9 reach outside the stack).
+#[test]
+fn register_comparisons_make_both_operands_precise() {
+    // r7 grows on the path taken at the jeq, which the walk explores second: it reaches
+    // the join with only r7 different from the state the fall-through left there.
+    let src = "ldxw %r7, [%r1]\nand %r7, 1\nmov %r4, 0\nloop:\nldxb %r2, [%r1+8]\n\
+               jeq %r2, 0, +1\nja +1\nadd %r7, 0x7fffffff\nadd %r4, 1\njlt %r4, 4, loop\n\
+               ldxw %r9, [%r1+4]\njsgt %r9, %r7, +3\nmov %r3, %r10\nadd %r3, %r9\n\
+               stxb [%r3-128], %r9\nmov %r0, 0\nexit";
+    let insns = assemble(src).unwrap();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(64),
+        ..VerifyOptions::new(1, &[])
+    };
+    let r = verify(&insns, &opts).unwrap_err();
+    assert_eq!(r.insn, 13, "{r}");
+}
