@@ -1,7 +1,7 @@
 //! `ebpf-sim run`: replay a trace (or a synthetic workload) through an object or package.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ebpf_sim::engine::Engine;
 use ebpf_sim::loader::{Loaded, Package};
@@ -327,12 +327,9 @@ pub fn run(args: RunArgs) -> CmdResult {
     }
     // With the kernel backend, the map dump is the kernel's, made alongside the records.
     let (replayed, kernel_maps) = if args.kernel {
-        let kobject =
-            super::parity::kernel_object(&args.file, args.btf.as_deref(), &machine.object)
-                .map_err(|e| format!("{file}: {e}"))?;
         let (r, maps) = kernel_run(
             &machine,
-            &kobject,
+            (&args.file, args.btf.as_deref()),
             &trace,
             &attached,
             &preloads,
@@ -405,15 +402,23 @@ pub fn run(args: RunArgs) -> CmdResult {
 #[cfg(feature = "kernel-backend")]
 fn kernel_run(
     machine: &Machine,
-    kernel_object: &ebpf_sim::loader::Object,
+    (path, btf): (&Path, Option<&Path>),
     trace: &Trace,
     attached: &[bool],
     preloads: &[Preload],
     json: bool,
     as_raw_tp: bool,
 ) -> Result<(ebpf_sim::sim::run::Replay, String), String> {
-    let k =
-        super::parity::kernel_replay(machine, kernel_object, trace, attached, preloads, as_raw_tp)?;
+    // CO-RE against the running kernel's BTF unless --btf says otherwise.
+    let kernel_object = super::parity::kernel_object(path, btf, &machine.object)?;
+    let k = super::parity::kernel_replay(
+        machine,
+        &kernel_object,
+        trace,
+        attached,
+        preloads,
+        as_raw_tp,
+    )?;
     if !k.as_raw_tp.is_empty() {
         let names: Vec<&str> = k
             .as_raw_tp
@@ -447,7 +452,7 @@ fn kernel_run(
 #[cfg(not(feature = "kernel-backend"))]
 fn kernel_run(
     _: &Machine,
-    _: &ebpf_sim::loader::Object,
+    _: (&Path, Option<&Path>),
     _: &Trace,
     _: &[bool],
     _: &[Preload],
