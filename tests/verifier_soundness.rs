@@ -347,7 +347,12 @@ impl Gen {
             self.ops
                 .push(Op::Jump(Insn::new(0x25, 2, 0, 0, bound), skip));
         } else {
-            let m = self.rng.pick(&[7, 15, 31, 63, 0x38, 0x78, 0x7f, 0xff]);
+            let mut m = self.rng.pick(&[7, 15, 31, 63, 0x38, 0x78, 0x7f, 0xff]);
+            // Mostly aligned to the access size: the kernel refuses misaligned stack
+            // accesses (and so do we), which would leave little to run.
+            if stack && self.rng.chance(80) {
+                m &= !(SIZE[k] as i32 - 1);
+            }
             self.i(0x57, 2, 0, 0, m);
         }
         if stack {

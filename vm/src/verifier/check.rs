@@ -1465,6 +1465,21 @@ impl<'a> Checker<'a> {
         };
         match ptr.ty {
             RegType::Stack => {
+                // check_ptr_alignment: strict for the stack, whatever the architecture.
+                let at = ptr
+                    .var
+                    .tnum
+                    .add(Tnum::constant((ptr.off as i64 + off) as u64));
+                if (at.value | at.mask) & (size as u64 - 1) != 0 {
+                    return fail(
+                        pc,
+                        ErrorClass::Misaligned,
+                        format!(
+                            "misaligned stack access off {}+{}+{off} size {size}",
+                            ptr.var.tnum, ptr.off
+                        ),
+                    );
+                }
                 let r = self.stack_access(st, pc, regno, &ptr, off, size, kind, val, false)?;
                 let current = ptr.aux as usize + 1 == st.frames.len();
                 self.note_proven(

@@ -161,6 +161,8 @@ pub enum ErrorClass {
     UninitStack,
     /// A stack access outside the 512-byte frame.
     StackBounds,
+    /// A stack access not aligned to its size (the kernel is strict for the stack).
+    Misaligned,
     /// A map value or ring buffer record used before its NULL check.
     NullDeref,
     /// Packet access not proven inside `data..data_end`.
@@ -190,7 +192,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 25] = [
+    pub const ALL: [ErrorClass; 26] = [
         ErrorClass::InvalidInstruction,
         ErrorClass::FramePointerWrite,
         ErrorClass::JumpOutOfRange,
@@ -203,6 +205,7 @@ impl ErrorClass {
         ErrorClass::UninitRegister,
         ErrorClass::UninitStack,
         ErrorClass::StackBounds,
+        ErrorClass::Misaligned,
         ErrorClass::NullDeref,
         ErrorClass::PacketBounds,
         ErrorClass::CtxAccess,
@@ -233,6 +236,7 @@ impl ErrorClass {
             ErrorClass::UninitRegister => "uninit-reg",
             ErrorClass::UninitStack => "uninit-stack",
             ErrorClass::StackBounds => "stack-bounds",
+            ErrorClass::Misaligned => "misaligned",
             ErrorClass::NullDeref => "null-deref",
             ErrorClass::PacketBounds => "packet-bounds",
             ErrorClass::CtxAccess => "ctx-access",
