@@ -998,22 +998,10 @@ fn kernel_check(programs: &[(u64, Vec<Insn>)]) {
         programs.len()
     );
     let mut out = String::new();
-    let mut misaligned = 0;
     for (line, (count, seed, l)) in &why {
-        // ebpf-sim does not check the alignment of stack accesses (one line per offset).
-        if line.starts_with("misaligned stack access") {
-            misaligned += count;
-            continue;
-        }
         let _ = writeln!(
             out,
             "  kernel rejects ×{count}: {line}\n  e.g. seed {seed:#x}:\n{l}"
-        );
-    }
-    if misaligned > 0 {
-        let _ = writeln!(
-            out,
-            "  kernel rejects ×{misaligned}: misaligned stack access ..."
         );
     }
     print!("{out}");
