@@ -523,8 +523,13 @@ fn run_native(f: native::NativeFn, mem: &[u8], arg: u64) -> u64 {
 /// Our JIT's code for a case: with the verifier's proofs where it accepts the program (as
 /// `run` compiles verified programs), every access checked otherwise.
 fn jit_compile(case: &Case, prog: &Program) -> JitProgram<()> {
-    match proofs(case) {
-        Ok(facts) => JitProgram::compile_with_facts(prog, Helpers::<()>::new(), &facts),
+    jit_with(prog, &proofs(case))
+}
+
+/// The same, from a verdict already at hand.
+fn jit_with(prog: &Program, proofs: &Result<Facts, String>) -> JitProgram<()> {
+    match proofs {
+        Ok(facts) => JitProgram::compile_with_facts(prog, Helpers::<()>::new(), facts),
         Err(_) => JitProgram::compile(prog, Helpers::<()>::new()),
     }
     .unwrap()
@@ -1276,8 +1281,9 @@ fn main() {
         let expected = check(case);
         let executed = executed(case);
         let kernel = kernel_measure(case, expected);
-        let jit = jit_compile(case, &Program::new(case.insns.clone()).unwrap());
-        let proofs = match proofs(case) {
+        let verdict = proofs(case);
+        let jit = jit_with(&Program::new(case.insns.clone()).unwrap(), &verdict);
+        let proofs = match verdict {
             Ok(_) if jit.has_proven_code() => "with the verifier's proofs".to_string(),
             Ok(_) => "verified, nothing to prove".to_string(),
             Err(e) => format!("every access checked (our verifier refuses it: {e})"),

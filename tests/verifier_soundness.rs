@@ -40,27 +40,8 @@ use ebpf_sim::vm::isa::Insn;
 use ebpf_sim::vm::verifier::{verify, Proven, VerifyOptions};
 use ebpf_sim::vm::{Config, Helpers, Interpreter, Memory, Program, VmError};
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+mod rng;
+use rng::Rng;
 
 /// An instruction or a label; jumps and calls are aimed at labels when laid out.
 #[derive(Clone, Copy)]

@@ -44,22 +44,22 @@ impl Judgement {
     /// The verifier's error: the last meaningful line of the log.
     pub fn error_line(&self) -> Option<&str> {
         match self {
-            Judgement::Rejected { log, .. } => log
-                .lines()
-                .rev()
-                .find(|l| {
-                    let l = l.trim();
-                    !l.is_empty()
-                        && !l.starts_with("processed ")
-                        && !l.starts_with("verification time")
-                        && !l.starts_with("stack depth")
-                        && !l.starts_with("cur state:")
-                        && !l.starts_with("old state:")
-                })
-                .map(str::trim),
+            Judgement::Rejected { log, .. } => error_line(log),
             _ => None,
         }
     }
+}
+
+/// The verifier's message in its log: the last line that is not a statistic or a state.
+pub fn error_line(log: &str) -> Option<&str> {
+    log.lines().rev().map(str::trim).find(|l| {
+        !l.is_empty()
+            && !l.starts_with("processed ")
+            && !l.starts_with("verification time")
+            && !l.starts_with("stack depth")
+            && !l.starts_with("cur state:")
+            && !l.starts_with("old state:")
+    })
 }
 
 #[cfg(target_os = "linux")]

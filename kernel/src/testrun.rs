@@ -38,17 +38,7 @@ impl XdpOutcome {
     /// The verifier's error line of a rejection (the last meaningful line of its log).
     pub fn error_line(&self) -> Option<&str> {
         match self {
-            XdpOutcome::Rejected { log, .. } => log
-                .lines()
-                .rev()
-                .map(str::trim)
-                .find(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("processed ")
-                        && !l.starts_with("verification time")
-                        && !l.starts_with("stack depth")
-                })
-                .or(Some("")),
+            XdpOutcome::Rejected { log, .. } => crate::prog::error_line(log).or(Some("")),
             _ => None,
         }
     }

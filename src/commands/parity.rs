@@ -402,16 +402,7 @@ pub fn load_failures(object: &Object, k: &KernelReplay) -> Option<String> {
 
 /// The verifier's message: the last meaningful line of its log.
 pub fn last_line(log: &str) -> &str {
-    log.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| {
-            !l.is_empty()
-                && !l.starts_with("processed ")
-                && !l.starts_with("verification time")
-                && !l.starts_with("stack depth")
-        })
-        .unwrap_or("")
+    ebpf_sim_kernel::prog::error_line(log).unwrap_or("")
 }
 
 /// The kernel's maps at the end, as `run --dump-maps` prints the simulator's.

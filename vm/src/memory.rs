@@ -96,19 +96,20 @@ impl Region {
         frame_pointer(frame) + 1
     }
 
-    /// Bytes that may be loaded (`id` is this entry's region id).
-    fn load_len(&self, id: usize) -> u64 {
-        self.load_limit
-            .saturating_sub((id as u64) << REGION_SHIFT | 1)
-    }
-
-    fn len(&self, id: usize, access: Access) -> u64 {
-        let limit = if access == Access::Load {
+    /// The limit for this kind of access.
+    #[inline(always)]
+    fn limit(&self, access: Access) -> u64 {
+        if access == Access::Load {
             self.load_limit
         } else {
             self.store_limit
-        };
-        limit.saturating_sub((id as u64) << REGION_SHIFT | 1)
+        }
+    }
+
+    /// Bytes that may be accessed this way (`id` is this entry's region id).
+    fn len(&self, id: usize, access: Access) -> u64 {
+        self.limit(access)
+            .saturating_sub((id as u64) << REGION_SHIFT | 1)
     }
 }
 
@@ -293,7 +294,7 @@ impl<'a> Memory<'a> {
     /// conformance suite) where one buffer serves both.
     pub fn packet_is_ctx(&mut self) {
         let ctx = self.fast[CTX_REGION as usize];
-        let len = ctx.load_len(CTX_REGION as usize) as usize;
+        let len = ctx.len(CTX_REGION as usize, Access::Load) as usize;
         self.set(PACKET_REGION, ctx.host, len, ctx.store_limit != 0);
     }
 
@@ -467,13 +468,8 @@ impl<'a> Memory<'a> {
         access: Access,
     ) -> Result<*mut u8, AccessFault> {
         let r = &self.fast[(addr >> REGION_SHIFT) as usize % FAST_REGIONS];
-        let limit = if access == Access::Load {
-            r.load_limit
-        } else {
-            r.store_limit
-        };
         // Sizes up to 4 GiB cannot wrap past the hole (see the module comment).
-        if size as u64 <= 1 << REGION_SHIFT && addr.wrapping_add(size as u64) < limit {
+        if size as u64 <= 1 << REGION_SHIFT && addr.wrapping_add(size as u64) < r.limit(access) {
             return Ok(r.host.wrapping_add((addr & 0xffff_ffff) as usize));
         }
         self.translate_slow(addr, size, access)
@@ -607,7 +603,10 @@ impl<'a> Memory<'a> {
                 } else if access != Access::Load && r.store_limit == 0 {
                     format!("{kind} is read-only")
                 } else {
-                    format!("offset {off} is outside {kind} ({} bytes)", r.load_len(id))
+                    format!(
+                        "offset {off} is outside {kind} ({} bytes)",
+                        r.len(id, Access::Load)
+                    )
                 }
             }
             _ => format!("no region {id} is mapped"),

@@ -235,6 +235,20 @@ impl Precision {
     }
 }
 
+/// For a backward analysis: the union of `sets` over the instructions that can follow
+/// instruction `i` (none after an exit, the target of a `ja`, both ways of a conditional
+/// jump, the next instruction otherwise).
+fn successors_union(d: &Decoded, i: usize, target: Option<usize>, sets: &[u16]) -> u16 {
+    let at = |j: usize| sets.get(j).copied().unwrap_or(0);
+    let next = i + d.slots();
+    match d.spec.op {
+        Op::Exit => 0,
+        Op::Ja { .. } => target.map(at).unwrap_or(0),
+        Op::Jmp { .. } => at(next) | target.map(at).unwrap_or(0),
+        _ => at(next),
+    }
+}
+
 /// Per slot: registers whose value, when a scalar, may decide something on some path
 /// (see [`precise_use_def`]), given what the walk found decided; other scalars are alike
 /// for pruning, as the kernel's imprecise scalars.
@@ -261,14 +275,7 @@ pub fn precise_in(cfg: &Cfg, p: &Precision) -> Vec<u16> {
         let mut changed = false;
         for i in (0..len).rev() {
             let Some(d) = insns[i] else { continue };
-            let next = i + d.slots();
-            let at = |j: usize| precise_in.get(j).copied().unwrap_or(0);
-            let out = match d.spec.op {
-                Op::Exit => 0,
-                Op::Ja { .. } => target[i].map(at).unwrap_or(0),
-                Op::Jmp { .. } => at(next) | target[i].map(at).unwrap_or(0),
-                _ => at(next),
-            };
+            let out = successors_union(&d, i, target[i], &precise_in);
             let (always, from_dst, def) = pud[i];
             let dst_matters = out & def & (1 << (d.insn.dst & 15)) != 0;
             let mut v = always | (out & !def) | if dst_matters { from_dst } else { 0 };
@@ -542,14 +549,7 @@ pub fn build(slots: &[Insn], maps: &[MapInfo]) -> Result<Cfg, Fail> {
         let mut changed = false;
         for i in (0..len).rev() {
             let Some(d) = insns[i] else { continue };
-            let next = i + d.slots();
-            let at = |j: usize| live_in.get(j).copied().unwrap_or(0);
-            let out = match d.spec.op {
-                Op::Exit => 0,
-                Op::Ja { .. } => target[i].map(at).unwrap_or(0),
-                Op::Jmp { .. } => at(next) | target[i].map(at).unwrap_or(0),
-                _ => at(next),
-            };
+            let out = successors_union(&d, i, target[i], &live_in);
             let (u, def) = ud[i];
             let v = u | (out & !def) | (1 << 10);
             if v != live_in[i] {
