@@ -1193,6 +1193,84 @@ fn exec_mappings() -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Paired mode: native C, our JIT and rbpf's JIT timed in alternation, 20 ms of thread CPU
+/// time each per round, every round with freshly compiled code and fresh buffers. This
+/// machine's speed drifts by up to 2x over seconds and each process's code placement
+/// changes a loop's speed by up to 25%: ratios taken within a round, then their median
+/// over many rounds, are stable where criterion's one-engine-after-the-other figures are
+/// not (see BENCHMARKS.md).
+fn paired(rounds: usize) {
+    fn cpu_time_per_run(mut f: impl FnMut()) -> f64 {
+        let start = thread_cpu_ns();
+        let mut runs = 0u64;
+        while thread_cpu_ns() - start < 20_000_000 {
+            for _ in 0..16 {
+                f();
+            }
+            runs += 16;
+        }
+        (thread_cpu_ns() - start) as f64 / runs as f64
+    }
+    fn quartiles(mut v: Vec<f64>) -> [f64; 3] {
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() - 1) * q / 4];
+        [at(1), at(2), at(3)]
+    }
+    let mut medians = Vec::new();
+    for case in cases().iter().filter(|c| c.name != "empty") {
+        let prog = Program::new(case.insns.clone()).unwrap();
+        let bytes = slots_to_bytes(&case.insns);
+        let native_fn = native::get(native::SCALAR, case.native);
+        let (mut ours, mut rbpf, mut versus) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let jit = jit_compile(case, &prog).with_config(Config { budget: BUDGET });
+            let mut data = case.mem.clone();
+            let mut memory = Memory::new();
+            let r1 = memory.set_ctx(&mut data);
+            let mut rvm = rbpf::EbpfVmMbuff::new(Some(&bytes)).unwrap();
+            rvm.jit_compile().unwrap();
+            let mut rdata = case.mem.clone();
+            let (rp, rlen) = (rdata.as_mut_ptr(), rdata.len());
+            let mut nbuf = case.mem.clone();
+            let np = nbuf.as_mut_ptr();
+            let n = cpu_time_per_run(|| {
+                // SAFETY: as in `run_native`: the program stays within `nbuf`.
+                black_box(unsafe { native_fn(black_box(np), black_box(case.native_arg)) });
+            });
+            let o = cpu_time_per_run(|| {
+                black_box(
+                    jit.run(&mut memory, &mut (), black_box([r1, 0, 0, 0, 0]))
+                        .unwrap(),
+                );
+            });
+            let r = cpu_time_per_run(|| {
+                // SAFETY: as in `bench_case`: a fresh view of `rdata`, used by nothing
+                // else meanwhile; the program stays within it and its stack.
+                let mbuff = unsafe { std::slice::from_raw_parts_mut(black_box(rp), rlen) };
+                black_box(unsafe { rvm.execute_program_jit(&mut [], mbuff) }.unwrap());
+            });
+            ours.push(o / n);
+            rbpf.push(r / n);
+            versus.push(o / r);
+        }
+        let [o, r, v] = [ours, rbpf, versus].map(quartiles);
+        println!(
+            "{:12} ours/native {:.2} ({:.2}-{:.2})  rbpf/native {:.2} ({:.2}-{:.2})  ours/rbpf {:.3} ({:.3}-{:.3})",
+            case.name, o[1], o[0], o[2], r[1], r[0], r[2], v[1], v[0], v[2]
+        );
+        medians.push((o[1], r[1], v[1]));
+    }
+    let geo = |f: fn(&(f64, f64, f64)) -> f64| {
+        (medians.iter().map(|m| f(m).ln()).sum::<f64>() / medians.len() as f64).exp()
+    };
+    println!(
+        "geometric mean of the medians: ours/native {:.2}, rbpf/native {:.2}, ours/rbpf {:.3} ({rounds} rounds)",
+        geo(|m| m.0),
+        geo(|m| m.1),
+        geo(|m| m.2)
+    );
+}
+
 /// Profiling mode: runs our JIT on one program for a few seconds, after writing the
 /// generated code to `<dir>/jit-<address>.bin` (see BENCHMARKS.md, "Profiling").
 fn profile(name: &str) {
@@ -1258,6 +1336,10 @@ fn main() {
                 Err(e) => println!("{}: rejected: {e}", case.name),
             }
         }
+        return;
+    }
+    if let Ok(rounds) = std::env::var("EBPF_SIM_JITBENCH_PAIRED") {
+        paired(rounds.parse().unwrap_or(41).max(1));
         return;
     }
     if let Ok(name) = std::env::var("EBPF_SIM_JITBENCH_PROFILE") {

@@ -248,6 +248,13 @@ fn budgets_run_out_at_the_same_instruction() {
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\nldxb %r4, [%r3]\nadd %r0, %r4\nadd %r2, 1\njlt %r2, 16, loop\nexit\n",
         "mov %r0, 0\nloop:\ncall local fn\nadd %r0, 1\njlt %r0, 30, loop\nexit\nfn:\nmov %r0, %r0\nexit\n",
         "mov %r0, 0\nloop:\nadd %r0, 1\njeq %r0, 25, out\nja loop\nout:\nexit\n",
+        // Forward branches inside loops: counts handed to a block only one jump reaches,
+        // side exits to a shared block (charged on the way), a switch-like chain.
+        "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\njset %r2, 1, odd\nadd %r0, 3\nja next\nodd:\nadd %r0, 1\nnext:\njlt %r2, 30, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\njeq %r2, 17, out\nadd %r0, %r2\njgt %r0, 90, out\nja loop\nout:\nadd %r0, 1\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r2\nand %r3, 3\njne %r3, 0, t1\nadd %r0, 1\nja join\nt1:\njne %r3, 1, t2\nadd %r0, 2\nja join\nt2:\njne %r3, 2, t3\nadd %r0, 3\nja join\nt3:\nadd %r0, 4\njoin:\nadd %r2, 1\njlt %r2, 40, loop\nexit\n",
+        // The budget is checked at calls and the count crosses into the callee.
+        "mov %r0, 0\nmov %r6, 0\nloop:\nadd %r6, 1\njset %r6, 1, skip\ncall local fn\nskip:\nadd %r0, 1\njlt %r6, 30, loop\nexit\nfn:\nmov %r2, 0\nin:\nadd %r2, 1\njlt %r2, 3, in\nexit\n",
     ];
     for src in programs {
         let slots = assemble(src).unwrap_or_else(|e| panic!("{src}: {e}"));
@@ -340,4 +347,81 @@ exit
     // 77 from the callee; the caller's two slots still hold 5.
     assert_eq!(run(false), 77 << 16 | 5 << 8 | 5);
     assert_eq!(run(true), run(false));
+}
+
+/// Proven accesses on one path share the displacement they load into r10; everything that
+/// uses r10 in between (a shift by a register, a compare naming r10, a call, a join) must
+/// make the next proven access load it again.
+#[test]
+fn proven_accesses_reload_their_displacement_after_r10_is_used() {
+    use ebpf_sim::vm::asm::assemble;
+    use ebpf_sim::vm::verifier::{verify, Proven, VerifyOptions};
+    let src = "\
+mov %r0, 0
+mov %r9, %r1
+ldxb %r2, [%r9+0]
+mov %r4, 0
+lsh %r2, %r4
+ldxb %r6, [%r9+1]
+stxdw [%r10-8], %r2
+jeq %r10, 0, out
+ldxb %r7, [%r9+2]
+stxdw [%r10-16], %r7
+mov %r5, %r10
+add %r5, -16
+ldxdw %r5, [%r5+0]
+ldxdw %r8, [%r10-8]
+add %r7, %r5
+call local f
+ldxb %r2, [%r9+3]
+jgt %r2, 100, join
+add %r2, 1
+join:
+ldxb %r3, [%r9+4]
+ldxdw %r4, [%r10-16]
+lsh %r6, 8
+lsh %r7, 16
+lsh %r8, 24
+lsh %r2, 32
+lsh %r3, 40
+lsh %r4, 48
+or %r0, %r6
+or %r0, %r7
+or %r0, %r8
+or %r0, %r2
+or %r0, %r3
+or %r0, %r4
+out:
+exit
+f:
+mov %r2, 9
+stxdw [%r10-8], %r2
+mov %r0, 0
+exit
+";
+    let slots = assemble(src).unwrap();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(16),
+        ..VerifyOptions::new(1, &[])
+    };
+    let facts = verify(&slots, &opts).expect("verifies").facts;
+    assert!(facts.proven.iter().filter(|&&p| p == Proven::Ctx).count() >= 4);
+    let prog = Program::new(slots).unwrap();
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
+    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
+    assert!(jit.has_proven_code());
+    let run = |jitted: bool| {
+        let mut data: Vec<u8> = (1..=16).collect();
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut data);
+        if jitted {
+            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        }
+        .unwrap()
+    };
+    let expected = 2 << 8 | 6 << 16 | 1 << 24 | 5 << 32 | 5 << 40 | 3 << 48;
+    assert_eq!(run(false), expected);
+    assert_eq!(run(true), expected);
 }

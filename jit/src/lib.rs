@@ -228,13 +228,15 @@ impl<C> JitProgram<C> {
         };
         let ctx_delta = ctx_region.map_or(0, |r| r.delta);
         let stack_base = mem.stack_base(0);
+        let stack_top = stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64;
+        let fp = frame_pointer(0);
         let mut ctx = JitCtx {
             fast: mem.fast_table_mut(),
             remaining: self.config.budget.min(i64::MAX as u64) as i64,
             budget: self.config.budget,
-            stack_top: stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64,
-            fp: frame_pointer(0),
-            stack_delta: 0,
+            stack_top,
+            fp,
+            stack_delta: stack_top.wrapping_sub(fp),
             ctx_delta,
             depth: 0,
             max_depth: 0,
