@@ -253,6 +253,11 @@ fn budgets_run_out_at_the_same_instruction() {
         "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\njset %r2, 1, odd\nadd %r0, 3\nja next\nodd:\nadd %r0, 1\nnext:\njlt %r2, 30, loop\nexit\n",
         "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 1\njeq %r2, 17, out\nadd %r0, %r2\njgt %r0, 90, out\nja loop\nout:\nadd %r0, 1\nexit\n",
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r2\nand %r3, 3\njne %r3, 0, t1\nadd %r0, 1\nja join\nt1:\njne %r3, 1, t2\nadd %r0, 2\nja join\nt2:\njne %r3, 2, t3\nadd %r0, 3\nja join\nt3:\nadd %r0, 4\njoin:\nadd %r2, 1\njlt %r2, 40, loop\nexit\n",
+        // One-block loops, unrolled by the JIT while the budget covers several iterations:
+        // stores show how far each engine got.
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\nstxb [%r3], %r2\nadd %r2, 1\njlt %r2, 15, loop\nldxdw %r0, [%r1]\nexit\n",
+        "mov %r0, 7\nloop:\nmul %r0, 3\nstxw [%r1+4], %r0\njset %r0, 0x100, loop\nexit\n",
+        "mov %r2, 0\nloop:\nadd %r2, 1\nlddw %r0, 0x100000000\nadd %r0, %r2\njne %r2, 60, loop\nexit\n",
         // The budget is checked at calls and the count crosses into the callee.
         "mov %r0, 0\nmov %r6, 0\nloop:\nadd %r6, 1\njset %r6, 1, skip\ncall local fn\nskip:\nadd %r0, 1\njlt %r6, 30, loop\nexit\nfn:\nmov %r2, 0\nin:\nadd %r2, 1\njlt %r2, 3, in\nexit\n",
     ];
@@ -277,7 +282,8 @@ fn budgets_run_out_at_the_same_instruction() {
                 } else {
                     interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
                 };
-                r.map_err(|e| e.to_string())
+                drop(m);
+                (r.map_err(|e| e.to_string()), data)
             };
             assert_eq!(run(false), run(true), "budget {budget}:\n{src}");
         }
@@ -350,8 +356,8 @@ exit
 }
 
 /// Proven accesses on one path share the displacement they load into r10; everything that
-/// uses r10 in between (a shift by a register, a compare naming r10, a call, a join) must
-/// make the next proven access load it again.
+/// uses r10 in between (a shift by a register, a division, a compare naming r10, a call, a
+/// join) must make the next proven access load it again.
 #[test]
 fn proven_accesses_reload_their_displacement_after_r10_is_used() {
     use ebpf_sim::vm::asm::assemble;
@@ -363,6 +369,10 @@ ldxb %r2, [%r9+0]
 mov %r4, 0
 lsh %r2, %r4
 ldxb %r6, [%r9+1]
+mov %r4, 1
+div %r6, %r4
+ldxb %r5, [%r9+1]
+add %r6, %r5
 stxdw [%r10-8], %r2
 jeq %r10, 0, out
 ldxb %r7, [%r9+2]
@@ -421,7 +431,34 @@ exit
         }
         .unwrap()
     };
-    let expected = 2 << 8 | 6 << 16 | 1 << 24 | 5 << 32 | 5 << 40 | 3 << 48;
+    let expected = 4 << 8 | 6 << 16 | 1 << 24 | 5 << 32 | 5 << 40 | 3 << 48;
     assert_eq!(run(false), expected);
     assert_eq!(run(true), expected);
+}
+
+/// `r = s; r += x` is one `lea` in the JIT: every operand combination gives the
+/// interpreter's result, and an addition other code jumps to is left alone.
+#[test]
+fn move_then_add_pairs_match_the_interpreter() {
+    use ebpf_sim::vm::asm::assemble;
+    let programs = [
+        "mov %r1, 40\nmov %r2, 2\nmov %r0, %r1\nadd %r0, %r2\nexit\n",
+        "mov %r1, 21\nmov %r0, %r1\nadd %r0, %r0\nexit\n",
+        "mov %r1, 21\nmov %r0, %r1\nadd %r0, %r1\nexit\n",
+        "lddw %r1, 0x7fffffffffffffff\nmov %r0, %r1\nadd %r0, 1\nexit\n",
+        "mov %r1, 5\nmov %r0, %r1\nadd %r0, -7\nexit\n",
+        "mov %r1, 5\nmov %r0, %r1\nadd %r0, 0x7fffffff\nexit\n",
+        "mov32 %r1, -1\nmov %r0, %r1\nadd32 %r0, 1\nexit\n",
+        "mov %r1, 3\nmov %r0, 1\njeq %r1, 3, add\nmov %r0, %r1\nadd:\nadd %r0, %r1\nexit\n",
+        "mov %r1, 3\nmov %r0, 1\njeq %r1, 4, add\nmov %r0, %r1\nadd:\nadd %r0, %r1\nexit\n",
+        "mov %r2, %r10\nadd %r2, -8\nmov %r0, %r2\nadd %r0, %r10\nexit\n",
+    ];
+    for src in programs {
+        let prog = Program::new(assemble(src).unwrap_or_else(|e| panic!("{src}: {e}"))).unwrap();
+        let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
+        let jit = JitProgram::compile(&prog, conformance_helpers::<()>()).unwrap();
+        let mut m = Memory::new();
+        let expected = interp.run(&mut m, &mut (), [0; 5]).unwrap();
+        assert_eq!(jit.run(&mut m, &mut (), [0; 5]).unwrap(), expected, "{src}");
+    }
 }

@@ -213,6 +213,42 @@ fn block_costs(program: &Program) -> Vec<u64> {
     cost
 }
 
+/// Copies of a small one-block loop's body run between budget checks.
+const UNROLL: u64 = 4;
+/// Bodies up to this many instructions are unrolled.
+const UNROLL_MAX_BODY: usize = 24;
+
+/// The number of instructions of the loop starting at `instructions[k]`, if it can be
+/// unrolled: one block (nothing jumps into it but its own back edge and the way in, no
+/// calls, exits or other jumps) closed by a backward conditional jump to its first
+/// instruction, and followed by another instruction.
+fn unrollable_loop(program: &Program, charging: &Charging, k: usize) -> Option<usize> {
+    let instructions = program.instructions();
+    let head = instructions[k].index;
+    if !charging.loop_head[head] {
+        return None;
+    }
+    for (n, ins) in instructions[k..].iter().enumerate().take(UNROLL_MAX_BODY) {
+        if n > 0 && charging.join[ins.index] {
+            return None;
+        }
+        match ins.decoded.spec.op {
+            Op::Jmp { .. } if ins.target == Some(head) => {
+                let next = ins.index + ins.decoded.slots();
+                return (next < program.len()).then_some(n + 1);
+            }
+            Op::Alu { .. }
+            | Op::End { .. }
+            | Op::Load { .. }
+            | Op::StoreImm { .. }
+            | Op::StoreReg { .. }
+            | Op::Lddw => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Where the budget is charged. Nothing observes the count between its checks (backward
 /// jumps, calls, helpers, exits), so a path's instructions are charged together when it
 /// reaches one of them, leaves through a forward jump, or falls into a block that other
@@ -566,7 +602,10 @@ impl Gen<'_> {
 
     fn body(&mut self) {
         let program = self.program;
-        for ins in program.instructions() {
+        let instructions = program.instructions();
+        let mut k = 0;
+        while k < instructions.len() {
+            let ins = &instructions[k];
             let pc = ins.index;
             let label = self.labels[pc];
             if self.charging.join[pc] {
@@ -580,19 +619,148 @@ impl Gen<'_> {
                 self.align_code(32);
             }
             dynasm!(self.ops ; .arch x64 ; =>label);
+            if let Some(n) = unrollable_loop(program, &self.charging, k) {
+                self.unrolled_loop(&instructions[k..k + n]);
+                k += n;
+                continue;
+            }
             self.pending += self.charging.carried[pc] + self.charging.costs[pc];
-            self.insn(ins);
-            // Plain loads and stores leave r10 as `address_indexed` says; conditional
-            // jumps only use it for r10's value.
-            let keeps = match ins.decoded.spec.op {
-                Op::Load { .. } | Op::StoreImm { .. } | Op::StoreReg { .. } => true,
-                Op::Jmp { .. } => ins.decoded.insn.dst != FRAME_REG,
-                _ => false,
-            };
-            if !keeps {
-                self.r10_holds = None;
+            k += self.emit_at(instructions, k);
+        }
+    }
+
+    /// Instruction `k`, or it and the next one as one x86 instruction; returns how many
+    /// it took. `r = s; r += x` (pointer arithmetic, mostly) becomes `lea r, [s + x]`
+    /// when nothing jumps to the addition.
+    fn emit_at(&mut self, list: &[ebpf_sim_vm::program::Instruction], k: usize) -> usize {
+        let ins = &list[k];
+        if let (
+            Some(next),
+            Op::Alu {
+                op: AluOp::Mov,
+                is64: true,
+                reg: true,
+            },
+        ) = (list.get(k + 1), ins.decoded.spec.op)
+        {
+            let (a, b) = (ins.decoded.insn, next.decoded.insn);
+            let adds = matches!(
+                next.decoded.spec.op,
+                Op::Alu {
+                    op: AluOp::Add,
+                    is64: true,
+                    ..
+                }
+            );
+            let reg = matches!(next.decoded.spec.op, Op::Alu { reg: true, .. });
+            if adds
+                && !self.charging.join[next.index]
+                && b.dst == a.dst
+                && a.src != FRAME_REG
+                && (!reg || b.src != FRAME_REG)
+            {
+                let d = self.reg(a.dst);
+                let s = self.reg(a.src);
+                if reg {
+                    // `r += r` after the move adds the source again.
+                    let x = if b.src == a.dst { s } else { self.reg(b.src) };
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + Rq(x)]);
+                } else {
+                    dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + b.imm]);
+                }
+                return 2;
             }
         }
+        self.emit(ins);
+        1
+    }
+
+    /// One instruction, keeping track of what r10 holds.
+    fn emit(&mut self, ins: &ebpf_sim_vm::program::Instruction) {
+        self.insn(ins);
+        // Plain loads and stores leave r10 as `address_indexed` says; conditional jumps
+        // only use it for r10's value; most ALU instructions never touch it.
+        let keeps = match ins.decoded.spec.op {
+            Op::Load { .. } | Op::StoreImm { .. } | Op::StoreReg { .. } => true,
+            Op::Jmp { .. } => ins.decoded.insn.dst != FRAME_REG,
+            // Shifts by a register and divisions work in r9/r10.
+            Op::Alu { op, reg, .. } => {
+                let divides = matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod);
+                let shifts = matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh);
+                !(divides || reg && shifts)
+            }
+            Op::End { .. } | Op::Lddw => true,
+            _ => false,
+        };
+        if !keeps {
+            self.r10_holds = None;
+        }
+    }
+
+    /// A loop that is one block closed by a backward conditional jump (see
+    /// [`unrollable_loop`]), its head's label already bound. While the budget still covers
+    /// `UNROLL` iterations, they run as `UNROLL` copies of the body with no budget check
+    /// between them (none could fail) and one charge for all; the iterations that leave
+    /// the loop early charge what they ran on the way out. With less budget left, the
+    /// original loop runs, checking at every back edge as the interpreter does.
+    fn unrolled_loop(&mut self, body: &[ebpf_sim_vm::program::Instruction]) {
+        let (last, straight) = body.split_last().expect("a loop has instructions");
+        let Op::Jmp { cond, is64, reg } = last.decoded.spec.op else {
+            unreachable!("an unrollable loop ends in a conditional jump")
+        };
+        let i = last.decoded.insn;
+        let compare = Compare {
+            cond,
+            is64,
+            reg,
+            dst: i.dst,
+            src: i.src,
+            imm: i.imm,
+        };
+        let cost = body.len() as u64;
+        let all = cost * UNROLL;
+        let head = self.labels[body[0].index];
+        let after = self.labels[last.index + last.decoded.slots()];
+        let single = self.ops.new_dynamic_label();
+        self.flush();
+        self.r10_holds = None;
+        dynasm!(self.ops ; .arch x64 ; cmp rbp, all as i32 ; jl =>single);
+        for copy in 1..=UNROLL {
+            let mut k = 0;
+            while k < straight.len() {
+                k += self.emit_at(straight, k);
+            }
+            if copy < UNROLL {
+                let out = self.ops.new_dynamic_label();
+                let charge = (cost * copy) as i32;
+                self.stubs.push(Stub::Cold {
+                    label: out,
+                    emit: Box::new(move |ops: &mut Assembler| {
+                        dynasm!(ops ; .arch x64 ; sub rbp, charge ; jmp =>after)
+                    }),
+                });
+                self.compare(compare);
+                self.jcc(cond, true, out);
+                if i.dst == FRAME_REG {
+                    self.r10_holds = None;
+                }
+            } else {
+                self.sub_rbp(all);
+                self.compare(compare);
+                self.jcc(cond, false, head);
+                dynasm!(self.ops ; .arch x64 ; jmp =>after);
+            }
+        }
+        self.align_code(32);
+        dynasm!(self.ops ; .arch x64 ; =>single);
+        self.r10_holds = None;
+        let mut k = 0;
+        while k < straight.len() {
+            k += self.emit_at(straight, k);
+        }
+        self.pending = cost;
+        self.backward_jump(compare, last.index, single);
+        self.r10_holds = None;
     }
 
     fn insn(&mut self, ins: &ebpf_sim_vm::program::Instruction) {
@@ -1078,8 +1246,14 @@ impl Gen<'_> {
             return;
         }
         let l = self.labels[t];
-        // A backward jump: the budget is tested first (the stub decides whether the jump
-        // would have been taken), so the loop costs one taken branch and no extra jump.
+        self.backward_jump(compare, pc, l);
+    }
+
+    /// A backward conditional jump: the budget is tested first (the stub decides whether
+    /// the jump would have been taken), so the loop costs one taken branch and no extra
+    /// jump.
+    fn backward_jump(&mut self, compare: Compare, pc: usize, l: DynamicLabel) {
+        let cond = compare.cond;
         let spent = self.ops.new_dynamic_label();
         let fall_through = self.ops.new_dynamic_label();
         self.charge_and_test();
