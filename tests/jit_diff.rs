@@ -258,6 +258,13 @@ fn budgets_run_out_at_the_same_instruction() {
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\nstxb [%r3], %r2\nadd %r2, 1\njlt %r2, 15, loop\nldxdw %r0, [%r1]\nexit\n",
         "mov %r0, 7\nloop:\nmul %r0, 3\nstxw [%r1+4], %r0\njset %r0, 0x100, loop\nexit\n",
         "mov %r2, 0\nloop:\nadd %r2, 1\nlddw %r0, 0x100000000\nadd %r0, %r2\njne %r2, 60, loop\nexit\n",
+        // Chains of equality tests, dispatched through a table by the JIT: `jne` chains
+        // (cases on the fall-through), `jeq` chains with a shared case (charged on the
+        // way), holes, a repeated key, 32-bit tests, keys out of range.
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r2\nand %r3, 7\nsub %r3, 1\njgt %r2, 100, dflt\njne %r3, 0, t1\nadd %r0, 1\nja join\nt1:\njne %r3, 1, t2\nadd %r0, 2\nja join\nt2:\njne %r3, 3, t3\nadd %r0, 3\nja join\nt3:\njne %r3, 4, t4\nadd %r0, 4\nja join\nt4:\njne %r3, 1, dflt\nadd %r0, 100\nja join\ndflt:\nadd %r0, 5\njoin:\nadd %r2, 1\njlt %r2, 20, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r2\nmul %r3, 5\nand %r3, 15\njeq %r3, 2, c2\njeq %r3, 5, c5\njeq %r3, 9, c2\njeq %r3, 0, c0\njeq %r3, 12, c12\nadd %r0, 1\nja join\nc2:\nadd %r0, 10\nja join\nc5:\nadd %r0, 20\nja join\nc0:\nadd %r0, 30\nja join\nc12:\nadd %r0, 40\njoin:\nadd %r2, 1\njlt %r2, 16, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nlddw %r3, 0x100000002\nadd %r3, %r2\njeq32 %r3, 2, c2\njeq32 %r3, 3, c3\njeq32 %r3, 4, c4\njeq32 %r3, 5, c5\nadd %r0, 1\nja join\nc2:\nadd %r0, 10\nja join\nc3:\nadd %r0, 20\nja join\nc4:\nadd %r0, 30\nja join\nc5:\nadd %r0, 40\njoin:\njeq %r3, 2, never\njeq %r3, 3, never\njeq %r3, 4, never\njeq %r3, 5, never\nadd %r2, 1\njlt %r2, 6, loop\nexit\nnever:\nmov %r0, -1\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, 3\nsub %r3, %r2\njeq %r3, 0, c0\njeq %r3, 1, c1\njeq %r3, 2, c2\njeq %r3, 3, c3\nadd %r0, 1\nja join\nc0:\nadd %r0, 10\nja join\nc1:\nadd %r0, 20\nja join\nc2:\nadd %r0, 30\nja join\nc3:\nadd %r0, 40\njoin:\nadd %r2, 1\njlt %r2, 8, loop\nexit\n",
         // The budget is checked at calls and the count crosses into the callee.
         "mov %r0, 0\nmov %r6, 0\nloop:\nadd %r6, 1\njset %r6, 1, skip\ncall local fn\nskip:\nadd %r0, 1\njlt %r6, 30, loop\nexit\nfn:\nmov %r2, 0\nin:\nadd %r2, 1\njlt %r2, 3, in\nexit\n",
     ];

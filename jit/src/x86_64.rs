@@ -249,6 +249,93 @@ fn unrollable_loop(program: &Program, charging: &Charging, k: usize) -> Option<u
     None
 }
 
+/// log2 of a switch table slot's size (a `sub rbp, imm32` and a `jmp rel32` fit).
+const SWITCH_SLOT_BITS: u32 = 4;
+/// Chains of at least this many tests get a table.
+const SWITCH_MIN_TESTS: usize = 4;
+/// Largest key a table covers.
+const SWITCH_MAX_KEY: i32 = 255;
+
+/// A chain of equality tests of one register against small constants, as compilers emit
+/// for a `switch`: each test either jumps to its case (`jeq`, the next test is the
+/// fall-through) or to the next test (`jne`, the case is the fall-through).
+struct SwitchChain {
+    reg: u8,
+    is64: bool,
+    /// `jeq` tests (else `jne`).
+    equal: bool,
+    /// Index in the instruction list and key of each test, in order.
+    tests: Vec<(usize, i32)>,
+    max_key: i32,
+}
+
+/// The chain whose first test is `instructions[k]`, if it is long enough for a table. A
+/// test after the first is reached from the previous test alone, and so is every
+/// fall-through the table jumps to (so the code there expects the count the chain
+/// charges: see [`Gen::dispatch`]).
+fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<SwitchChain> {
+    let instructions = program.instructions();
+    let test = |k: usize| -> Option<(u8, bool, bool, i32, usize)> {
+        let ins = instructions.get(k)?;
+        let Op::Jmp {
+            cond,
+            is64,
+            reg: false,
+        } = ins.decoded.spec.op
+        else {
+            return None;
+        };
+        let t = ins.target?;
+        let key = ins.decoded.insn.imm;
+        let equal = match cond {
+            JmpCond::Eq => true,
+            JmpCond::Ne => false,
+            _ => return None,
+        };
+        let dst = ins.decoded.insn.dst;
+        (t > ins.index && dst != FRAME_REG && (0..=SWITCH_MAX_KEY).contains(&key))
+            .then_some((dst, is64, equal, key, t))
+    };
+    let (reg, is64, equal, key, mut t) = test(k)?;
+    let index_of = |pc: usize| instructions.binary_search_by_key(&pc, |i| i.index).ok();
+    let mut tests = vec![(k, key)];
+    let mut at = k;
+    loop {
+        // The fall-through of the current test: a case (jne) or the next test (jeq).
+        let fall = instructions.get(at + 1)?;
+        if charging.join[fall.index] {
+            return None;
+        }
+        let next = if equal {
+            at + 1
+        } else {
+            match index_of(t) {
+                Some(n) if charging.single_jump[t] => n,
+                _ => break,
+            }
+        };
+        match test(next) {
+            Some((r, w, e, key, target)) if r == reg && w == is64 && e == equal => {
+                tests.push((next, key));
+                at = next;
+                t = target;
+            }
+            _ => break,
+        }
+    }
+    if equal && charging.join[instructions.get(at + 1)?.index] {
+        return None;
+    }
+    let max_key = tests.iter().map(|&(_, key)| key).max()?;
+    (tests.len() >= SWITCH_MIN_TESTS).then_some(SwitchChain {
+        reg,
+        is64,
+        equal,
+        tests,
+        max_key,
+    })
+}
+
 /// Where the budget is charged. Nothing observes the count between its checks (backward
 /// jumps, calls, helpers, exits), so a path's instructions are charged together when it
 /// reaches one of them, leaves through a forward jump, or falls into a block that other
@@ -625,8 +712,87 @@ impl Gen<'_> {
                 continue;
             }
             self.pending += self.charging.carried[pc] + self.charging.costs[pc];
+            if let Some(chain) = switch_chain(program, &self.charging, k) {
+                self.dispatch(&chain);
+            }
             k += self.emit_at(instructions, k);
         }
+    }
+
+    /// An indirect jump through a table for a chain of equality tests (see
+    /// [`switch_chain`]), in place of its first test; the chain's code follows, unused.
+    /// Every entry lands where the chain would have gone, with the count the chain would
+    /// have charged: a block only the chain reaches already expects that count (the tests
+    /// hand theirs over), and other targets get a table slot that charges it first. r10
+    /// is left as it is, as the tests leave it.
+    fn dispatch(&mut self, chain: &SwitchChain) {
+        let instructions = self.program.instructions();
+        let p0 = self.pending;
+        let mut slots: Vec<Option<(DynamicLabel, u64)>> = vec![None; chain.max_key as usize + 1];
+        let target = |g: &Self, t: usize, count: u64| {
+            if g.charging.single_jump[t] || count == 0 {
+                (g.labels[t], 0)
+            } else {
+                (g.labels[t], count)
+            }
+        };
+        let mut last = 0;
+        for (i, &(k, key)) in chain.tests.iter().enumerate() {
+            let ins = &instructions[k];
+            let count = p0 + i as u64;
+            let entry = if chain.equal {
+                target(self, ins.target.expect("a jump"), count)
+            } else {
+                // The case is the test's fall-through: it expects the count.
+                (self.labels[instructions[k + 1].index], 0)
+            };
+            let slot = &mut slots[key as usize];
+            if slot.is_none() {
+                *slot = Some(entry);
+            }
+            last = k;
+        }
+        let count = p0 + chain.tests.len() as u64 - 1;
+        let default = if chain.equal {
+            (self.labels[instructions[last + 1].index], 0)
+        } else {
+            target(self, instructions[last].target.expect("a jump"), count)
+        };
+        let table = self.ops.new_dynamic_label();
+        let default_slot = self.ops.new_dynamic_label();
+        let x = self.reg(chain.reg);
+        if chain.is64 {
+            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), chain.max_key ; mov r9, Rq(x));
+        } else {
+            dynasm!(self.ops ; .arch x64 ; cmp Rd(x), chain.max_key ; mov r9d, Rd(x));
+        }
+        dynasm!(self.ops
+            ; .arch x64
+            ; ja =>default_slot
+            ; shl r9, SWITCH_SLOT_BITS as i8
+            ; lea r11, [=>table]
+            ; add r11, r9
+            ; jmp r11
+        );
+        let slots: Vec<(DynamicLabel, u64)> =
+            slots.into_iter().map(|s| s.unwrap_or(default)).collect();
+        self.stubs.push(Stub::Cold {
+            label: table,
+            emit: Box::new(move |ops: &mut Assembler| {
+                for (k, (l, charge)) in slots.iter().chain([&default]).enumerate() {
+                    let start = ops.offset().0;
+                    if k == slots.len() {
+                        dynasm!(ops ; .arch x64 ; =>default_slot);
+                    }
+                    if *charge > 0 {
+                        dynasm!(ops ; .arch x64 ; sub rbp, *charge as i32);
+                    }
+                    dynasm!(ops ; .arch x64 ; jmp =>*l);
+                    let pad = (1 << SWITCH_SLOT_BITS) - (ops.offset().0 - start);
+                    ops.extend(std::iter::repeat_n(0xcc, pad));
+                }
+            }),
+        });
     }
 
     /// Instruction `k`, or it and the next one as one x86 instruction; returns how many
