@@ -443,10 +443,11 @@ exit
     assert_eq!(run(true), expected);
 }
 
-/// `r = s; r += x` is one `lea` in the JIT: every operand combination gives the
-/// interpreter's result, and an addition other code jumps to is left alone.
+/// Pairs the JIT fuses (`r = s; r += x` into a `lea`, `r &= 1; r *= k` into a conditional
+/// move): every operand combination gives the interpreter's result, and a second
+/// instruction other code jumps to is left alone.
 #[test]
-fn move_then_add_pairs_match_the_interpreter() {
+fn fused_pairs_match_the_interpreter() {
     use ebpf_sim::vm::asm::assemble;
     let programs = [
         "mov %r1, 40\nmov %r2, 2\nmov %r0, %r1\nadd %r0, %r2\nexit\n",
@@ -459,6 +460,14 @@ fn move_then_add_pairs_match_the_interpreter() {
         "mov %r1, 3\nmov %r0, 1\njeq %r1, 3, add\nmov %r0, %r1\nadd:\nadd %r0, %r1\nexit\n",
         "mov %r1, 3\nmov %r0, 1\njeq %r1, 4, add\nmov %r0, %r1\nadd:\nadd %r0, %r1\nexit\n",
         "mov %r2, %r10\nadd %r2, -8\nmov %r0, %r2\nadd %r0, %r10\nexit\n",
+        // `r &= 1; r *= k`, in every width, k negative, the bit set or not.
+        "lddw %r0, 0xffffffff00000003\nand %r0, 1\nmul %r0, -5\nexit\n",
+        "lddw %r0, 0xffffffff00000003\nand32 %r0, 1\nmul %r0, -5\nexit\n",
+        "lddw %r0, 0xffffffff00000003\nand %r0, 1\nmul32 %r0, -5\nexit\n",
+        "lddw %r0, 0xffffffff00000003\nand32 %r0, 1\nmul32 %r0, 0xedb88320\nexit\n",
+        "lddw %r0, 0xffffffff00000002\nand %r0, 1\nmul %r0, 7\nexit\n",
+        "lddw %r0, 0xffffffff00000002\nand32 %r0, 1\nmul32 %r0, 7\nexit\n",
+        "mov %r1, 3\nmov %r0, 1\njeq %r1, 3, mul\nand %r0, 1\nmul:\nmul %r0, 9\nexit\n",
     ];
     for src in programs {
         let prog = Program::new(assemble(src).unwrap_or_else(|e| panic!("{src}: {e}"))).unwrap();

@@ -795,9 +795,9 @@ impl Gen<'_> {
         });
     }
 
-    /// Instruction `k`, or it and the next one as one x86 instruction; returns how many
-    /// it took. `r = s; r += x` (pointer arithmetic, mostly) becomes `lea r, [s + x]`
-    /// when nothing jumps to the addition.
+    /// Instruction `k`, or it and the next one together; returns how many it took. When
+    /// nothing jumps to the second: `r = s; r += x` (pointer arithmetic, mostly) becomes
+    /// `lea r, [s + x]`, and `r &= 1; r *= k` a conditional move.
     fn emit_at(&mut self, list: &[ebpf_sim_vm::program::Instruction], k: usize) -> usize {
         let ins = &list[k];
         if let (
@@ -835,6 +835,40 @@ impl Gen<'_> {
                     dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + b.imm]);
                 }
                 return 2;
+            }
+        }
+        if let (
+            Some(next),
+            Op::Alu {
+                op: AluOp::And,
+                reg: false,
+                ..
+            },
+        ) = (list.get(k + 1), ins.decoded.spec.op)
+        {
+            let (a, b) = (ins.decoded.insn, next.decoded.insn);
+            if let Op::Alu {
+                op: AluOp::Mul,
+                is64,
+                reg: false,
+            } = next.decoded.spec.op
+            {
+                if a.imm == 1
+                    && b.dst == a.dst
+                    && a.dst != FRAME_REG
+                    && !self.charging.join[next.index]
+                {
+                    // `r &= 1; r *= k` selects k or 0: a test and a conditional move are
+                    // two cycles of latency where the multiply takes four.
+                    let d = self.reg(a.dst);
+                    dynasm!(self.ops ; .arch x64 ; test Rd(d), 1 ; mov Rd(d), 0);
+                    if is64 {
+                        dynasm!(self.ops ; .arch x64 ; mov r11, b.imm ; cmovnz Rq(d), r11);
+                    } else {
+                        dynasm!(self.ops ; .arch x64 ; mov r11d, b.imm ; cmovnz Rd(d), r11d);
+                    }
+                    return 2;
+                }
             }
         }
         self.emit(ins);
