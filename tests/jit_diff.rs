@@ -257,6 +257,16 @@ fn budgets_run_out_at_the_same_instruction() {
         // stores show how far each engine got.
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r1\nadd %r3, %r2\nstxb [%r3], %r2\nadd %r2, 1\njlt %r2, 15, loop\nldxdw %r0, [%r1]\nexit\n",
         "mov %r0, 7\nloop:\nmul %r0, 3\nstxw [%r1+4], %r0\njset %r0, 0x100, loop\nexit\n",
+        // Counted loops (the JIT drops the exit tests a counter cannot meet yet): counters
+        // starting near, at and past the bound, a step that skips over it, a counter
+        // written twice.
+        "mov %r0, 0\nmov %r2, 9\nloop:\nadd %r0, %r2\nadd %r2, 3\njlt %r2, 20, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 19\nloop:\nadd %r0, %r2\nadd %r2, 1\njlt %r2, 20, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 25\nloop:\nadd %r0, %r2\nadd %r2, 1\njlt %r2, 20, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, -3\nloop:\nadd %r0, 1\nadd %r2, 1\njlt %r2, 20, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r0, %r2\nadd %r2, 7\nstxdw [%r1], %r2\njlt %r2, 100, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 0\nloop:\nadd %r2, 2\nadd %r0, %r2\nmov %r2, %r0\njlt %r2, 200, loop\nexit\n",
+        "mov %r0, 0\nmov %r2, 2\nloop:\nadd %r2, 3\nadd %r0, %r2\nadd %r2, 3\njlt %r2, 20, loop\nexit\n",
         "mov %r2, 0\nloop:\nadd %r2, 1\nlddw %r0, 0x100000000\nadd %r0, %r2\njne %r2, 60, loop\nexit\n",
         // Chains of equality tests, dispatched through a table by the JIT: `jne` chains
         // (cases on the fall-through), `jeq` chains with a shared case (charged on the

@@ -336,6 +336,48 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
     })
 }
 
+/// For a loop body closed by `if r < n goto head` (unsigned, 64 bits, `n` a positive
+/// constant) where the body's only write to `r` is one `r += c` (`c > 0`): the bound `r`
+/// must be below at the head for the first `UNROLL - 1` copies to continue for sure (`r`
+/// cannot wrap before reaching `n`).
+fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) -> Option<i32> {
+    let Compare {
+        cond: JmpCond::Lt,
+        is64: true,
+        reg: false,
+        dst,
+        imm: n,
+        ..
+    } = compare
+    else {
+        return None;
+    };
+    let mut step = None;
+    for ins in body {
+        let i = ins.decoded.insn;
+        let writes = matches!(
+            ins.decoded.spec.op,
+            Op::Alu { .. } | Op::End { .. } | Op::Load { .. } | Op::Lddw
+        ) && i.dst == dst;
+        if !writes {
+            continue;
+        }
+        match (ins.decoded.spec.op, step) {
+            (
+                Op::Alu {
+                    op: AluOp::Add,
+                    is64: true,
+                    reg: false,
+                },
+                None,
+            ) if i.imm > 0 => step = Some(i.imm as i64),
+            _ => return None,
+        }
+    }
+    let below = n as i64 - step? * (UNROLL as i64 - 1);
+    (below > 0).then_some(below as i32)
+}
+
 /// Where the budget is charged. Nothing observes the count between its checks (backward
 /// jumps, calls, helpers, exits), so a path's instructions are charged together when it
 /// reaches one of them, leaves through a forward jump, or falls into a block that other
@@ -925,10 +967,20 @@ impl Gen<'_> {
         self.flush();
         self.r10_holds = None;
         dynasm!(self.ops ; .arch x64 ; cmp rbp, all as i32 ; jl =>single);
+        let counted = counted_loop(straight, compare);
+        if let Some(below) = counted {
+            // The counter stays below the bound through all copies but the last: their
+            // exit tests could not exit.
+            let x = self.reg(compare.dst);
+            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), below ; jae =>single);
+        }
         for copy in 1..=UNROLL {
             let mut k = 0;
             while k < straight.len() {
                 k += self.emit_at(straight, k);
+            }
+            if copy < UNROLL && counted.is_some() {
+                continue;
             }
             if copy < UNROLL {
                 let out = self.ops.new_dynamic_label();
