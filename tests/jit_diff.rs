@@ -275,6 +275,9 @@ fn budgets_run_out_at_the_same_instruction() {
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, %r2\nmul %r3, 5\nand %r3, 15\njeq %r3, 2, c2\njeq %r3, 5, c5\njeq %r3, 9, c2\njeq %r3, 0, c0\njeq %r3, 12, c12\nadd %r0, 1\nja join\nc2:\nadd %r0, 10\nja join\nc5:\nadd %r0, 20\nja join\nc0:\nadd %r0, 30\nja join\nc12:\nadd %r0, 40\njoin:\nadd %r2, 1\njlt %r2, 16, loop\nexit\n",
         "mov %r0, 0\nmov %r2, 0\nloop:\nlddw %r3, 0x100000002\nadd %r3, %r2\njeq32 %r3, 2, c2\njeq32 %r3, 3, c3\njeq32 %r3, 4, c4\njeq32 %r3, 5, c5\nadd %r0, 1\nja join\nc2:\nadd %r0, 10\nja join\nc3:\nadd %r0, 20\nja join\nc4:\nadd %r0, 30\nja join\nc5:\nadd %r0, 40\njoin:\njeq %r3, 2, never\njeq %r3, 3, never\njeq %r3, 4, never\njeq %r3, 5, never\nadd %r2, 1\njlt %r2, 6, loop\nexit\nnever:\nmov %r0, -1\nexit\n",
         "mov %r0, 0\nmov %r2, 0\nloop:\nmov %r3, 3\nsub %r3, %r2\njeq %r3, 0, c0\njeq %r3, 1, c1\njeq %r3, 2, c2\njeq %r3, 3, c3\nadd %r0, 1\nja join\nc0:\nadd %r0, 10\nja join\nc1:\nadd %r0, 20\nja join\nc2:\nadd %r0, 30\nja join\nc3:\nadd %r0, 40\njoin:\nadd %r2, 1\njlt %r2, 8, loop\nexit\n",
+        // Loops with the test at the top (the JIT repeats the test at the back edge).
+        "mov %r0, 0\nmov %r2, 30\nloop:\njeq %r2, 0, out\nsub %r2, 1\nadd %r0, 3\nja loop\nout:\nmov %r3, 9\nagain:\nsub %r3, 1\njne %r3, 0, again\nexit\n",
+        "mov %r0, 0\nmov %r2, 30\njgt %r0, 5, out\nloop:\njeq %r2, 0, out\nsub %r2, 1\njeq %r2, 7, out\nadd %r0, 3\nja loop\nout:\nadd %r0, 1\nmov %r3, 9\nagain:\nsub %r3, 1\njne %r3, 0, again\nexit\n",
         // The budget is checked at calls and the count crosses into the callee.
         "mov %r0, 0\nmov %r6, 0\nloop:\nadd %r6, 1\njset %r6, 1, skip\ncall local fn\nskip:\nadd %r0, 1\njlt %r6, 30, loop\nexit\nfn:\nmov %r2, 0\nin:\nadd %r2, 1\njlt %r2, 3, in\nexit\n",
     ];

@@ -110,6 +110,8 @@ struct Gen<'p> {
     /// The context field r10 was loaded from, while it still holds it: proven accesses in
     /// a row (on one path) load their displacement once.
     r10_holds: Option<i32>,
+    /// r11 holds r10's value for the whole run (see [`frame_pointer_fits_in_r11`]).
+    fp_in_r11: bool,
     helper_tramp: u64,
     callx_tramp: u64,
     far_tramp: u64,
@@ -141,11 +143,13 @@ pub(crate) fn compile(
         pending: 0,
         charging: Charging::new(program),
         r10_holds: None,
+        fp_in_r11: false,
         helper_tramp,
         callx_tramp,
         far_tramp,
         functions: &*functions,
     };
+    g.fp_in_r11 = frame_pointer_fits_in_r11(program, proven, &g.charging);
     let entry = g.prologue();
     let callback = g.callback_entry();
     g.body();
@@ -378,6 +382,32 @@ fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) ->
     (below > 0).then_some(below as i32)
 }
 
+/// Whether r11 can hold r10's value for the whole run, as the kernel keeps its frame
+/// pointer in a register: one function (no calls of any kind, so one frame), and no
+/// instruction whose code uses r11 as scratch (checked memory accesses, divisions,
+/// atomics, packet loads, switch tables). Then reading r10 costs no load, which matters
+/// most on paths restarted after a mispredicted branch.
+fn frame_pointer_fits_in_r11(program: &Program, proven: &[Proven], charging: &Charging) -> bool {
+    let instructions = program.instructions();
+    instructions.iter().enumerate().all(|(k, ins)| {
+        let i = ins.decoded.insn;
+        let proven_access = |base: u8, size: Size| {
+            matches!(proven.get(ins.index), Some(Proven::Frame | Proven::Ctx))
+                || (base == FRAME_REG && in_frame(i.off, size))
+        };
+        let fits = match ins.decoded.spec.op {
+            Op::Alu { op, .. } => {
+                !matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod)
+            }
+            Op::End { .. } | Op::Lddw | Op::Ja { .. } | Op::Jmp { .. } | Op::Exit => true,
+            Op::Load { size, .. } => proven_access(i.src, size),
+            Op::StoreImm { size } | Op::StoreReg { size } => proven_access(i.dst, size),
+            _ => false,
+        };
+        fits && switch_chain(program, charging, k).is_none()
+    })
+}
+
 /// Where the budget is charged. Nothing observes the count between its checks (backward
 /// jumps, calls, helpers, exits), so a path's instructions are charged together when it
 /// reaches one of them, leaves through a forward jump, or falls into a block that other
@@ -459,6 +489,12 @@ impl Gen<'_> {
             ; xor r13d, r13d
             ; xor r14d, r14d
             ; xor r15d, r15d
+        );
+        if self.fp_in_r11 {
+            dynasm!(self.ops ; .arch x64 ; mov r11, [r12 + c::FP]);
+        }
+        dynasm!(self.ops
+            ; .arch x64
             ; mov rbp, [r12 + c::REMAINING]
             ; call =>main
             ; ->exit:
@@ -540,7 +576,9 @@ impl Gen<'_> {
 
     /// The x86 register holding eBPF register `bpf`, loading r10's value into `scratch`.
     fn read(&mut self, bpf: u8, scratch: u8) -> u8 {
-        if bpf == FRAME_REG {
+        if bpf == FRAME_REG && self.fp_in_r11 {
+            R11
+        } else if bpf == FRAME_REG {
             dynasm!(self.ops ; .arch x64 ; mov Rq(scratch), [r12 + c::FP]);
             scratch
         } else {
@@ -861,17 +899,23 @@ impl Gen<'_> {
                 }
             );
             let reg = matches!(next.decoded.spec.op, Op::Alu { reg: true, .. });
+            // r10 is a register operand only while r11 holds it.
+            let plain = |r: u8| r != FRAME_REG || self.fp_in_r11;
             if adds
                 && !self.charging.join[next.index]
                 && b.dst == a.dst
-                && a.src != FRAME_REG
-                && (!reg || b.src != FRAME_REG)
+                && plain(a.src)
+                && (!reg || plain(b.src))
             {
                 let d = self.reg(a.dst);
-                let s = self.reg(a.src);
+                let s = self.read(a.src, R11);
                 if reg {
                     // `r += r` after the move adds the source again.
-                    let x = if b.src == a.dst { s } else { self.reg(b.src) };
+                    let x = if b.src == a.dst {
+                        s
+                    } else {
+                        self.read(b.src, R11)
+                    };
                     dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + Rq(x)]);
                 } else {
                     dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + b.imm]);
@@ -905,9 +949,9 @@ impl Gen<'_> {
                     let d = self.reg(a.dst);
                     dynasm!(self.ops ; .arch x64 ; test Rd(d), 1 ; mov Rd(d), 0);
                     if is64 {
-                        dynasm!(self.ops ; .arch x64 ; mov r11, b.imm ; cmovnz Rq(d), r11);
+                        dynasm!(self.ops ; .arch x64 ; mov r9, b.imm ; cmovnz Rq(d), r9);
                     } else {
-                        dynasm!(self.ops ; .arch x64 ; mov r11d, b.imm ; cmovnz Rd(d), r11d);
+                        dynasm!(self.ops ; .arch x64 ; mov r9d, b.imm ; cmovnz Rd(d), r9d);
                     }
                     return 2;
                 }
@@ -1150,6 +1194,9 @@ impl Gen<'_> {
                 let t = ins.target.expect("jumps have targets");
                 let l = if t <= pc {
                     self.budget_check(pc);
+                    if self.thread_loop_test(t) {
+                        return;
+                    }
                     self.labels[t]
                 } else if self.charging.single_jump[t] {
                     self.forward_label(t)
@@ -1182,7 +1229,11 @@ impl Gen<'_> {
     fn alu(&mut self, op: AluOp, is64: bool, reg: bool, dst: u8, src: u8, imm: i32) {
         let d = self.reg(dst);
         if op == AluOp::Mov && is64 && reg && src == FRAME_REG {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::FP]);
+            if self.fp_in_r11 {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), r11);
+            } else {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::FP]);
+            }
             return;
         }
         let s = if reg { self.read(src, R11) } else { R11 };
@@ -1519,6 +1570,43 @@ impl Gen<'_> {
             pc,
             compare,
         });
+    }
+
+    /// A backward `ja` to a loop head that is a lone forward conditional jump (a loop with
+    /// its test at the top): the test is repeated here, so an iteration takes one taken
+    /// branch instead of two. Both ways continue with the count the head's own test would
+    /// have left pending (its one instruction), as the code after it expects.
+    fn thread_loop_test(&mut self, head: usize) -> bool {
+        let instructions = self.program.instructions();
+        let Ok(k) = instructions.binary_search_by_key(&head, |i| i.index) else {
+            return false;
+        };
+        let test = &instructions[k];
+        let (Op::Jmp { cond, is64, reg }, Some(t), Some(next)) =
+            (test.decoded.spec.op, test.target, instructions.get(k + 1))
+        else {
+            return false;
+        };
+        if t <= head || self.charging.costs[head] != 1 || self.charging.join[next.index] {
+            return false;
+        }
+        let i = test.decoded.insn;
+        let compare = Compare {
+            cond,
+            is64,
+            reg,
+            dst: i.dst,
+            src: i.src,
+            imm: i.imm,
+        };
+        self.pending = 1;
+        let out = self.forward_label(t);
+        let body = self.labels[next.index];
+        self.compare(compare);
+        self.jcc(cond, true, body);
+        dynasm!(self.ops ; .arch x64 ; jmp =>out);
+        self.pending = 0;
+        true
     }
 
     /// The cmp or test of a conditional jump (flags for [`Self::jcc`]).
