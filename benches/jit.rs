@@ -1201,13 +1201,21 @@ fn exec_mappings() -> Vec<(usize, usize)> {
 /// not (see BENCHMARKS.md).
 fn paired(rounds: usize) {
     fn cpu_time_per_run(mut f: impl FnMut()) -> f64 {
+        // Batches of about 20 µs, so reading the clock (tens of ns) is lost in the noise
+        // even for the shortest programs.
+        let probe = thread_cpu_ns();
+        for _ in 0..16 {
+            f();
+        }
+        let each = ((thread_cpu_ns() - probe) / 16).max(1);
+        let batch = (20_000 / each).clamp(1, 100_000);
         let start = thread_cpu_ns();
         let mut runs = 0u64;
         while thread_cpu_ns() - start < 20_000_000 {
-            for _ in 0..16 {
+            for _ in 0..batch {
                 f();
             }
-            runs += 16;
+            runs += batch;
         }
         (thread_cpu_ns() - start) as f64 / runs as f64
     }

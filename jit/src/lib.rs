@@ -214,19 +214,23 @@ impl<C> JitProgram<C> {
         use ctx::{JitCtx, Status};
         use ebpf_sim_vm::memory::{vaddr, CTX_REGION};
         mem.reset_stack();
-        let ctx_region = mem.region(CTX_REGION as usize).copied();
         let base = vaddr(CTX_REGION, 0);
-        let code = match (&self.proven, ctx_region) {
-            (Some((code, needs)), Some(r))
-                if args[0] == base
-                    && r.load_limit > base + needs.load
-                    && (needs.store == 0 || r.store_limit > base + needs.store) =>
-            {
-                code
+        let (code, ctx_delta) = match mem.region(CTX_REGION as usize) {
+            Some(r) => {
+                let code = match &self.proven {
+                    Some((code, needs))
+                        if args[0] == base
+                            && r.load_limit > base + needs.load
+                            && (needs.store == 0 || r.store_limit > base + needs.store) =>
+                    {
+                        code
+                    }
+                    _ => &self.compiled,
+                };
+                (code, r.delta)
             }
-            _ => &self.compiled,
+            None => (&self.compiled, 0),
         };
-        let ctx_delta = ctx_region.map_or(0, |r| r.delta);
         let stack_base = mem.stack_base(0);
         let stack_top = stack_base as u64 + ebpf_sim_vm::isa::STACK_SIZE as u64;
         let fp = frame_pointer(0);
@@ -269,9 +273,11 @@ impl<C> JitProgram<C> {
         if !self.touches_stack {
             mem.stack_untouched();
         }
+        if ctx.status == Status::Ok as u64 {
+            return Ok(r0);
+        }
         let pc = ctx.fault_pc as usize;
         match ctx.status {
-            s if s == Status::Ok as u64 => Ok(r0),
             s if s == Status::Memory as u64 => {
                 let size = (ctx.fault_info & 0xff) as usize;
                 let access = match ctx.fault_info >> 8 {

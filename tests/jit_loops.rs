@@ -1,0 +1,215 @@
+//! Random loop-shaped programs on the JIT and the interpreter, each run with a random
+//! instruction budget: the same r0 or error (with the instruction it names) and the same
+//! memory. The shapes are the ones the JIT compiles specially: one-block loops (unrolled
+//! while the budget allows, counted loops without their inner exit tests), loops with the
+//! test at the top (repeated at the back edge), chains of equality tests (a jump table),
+//! and forward branches inside loops (counts handed over or charged on the way out).
+//!
+//! `EBPF_SIM_LOOP_CASES` sets the number of programs (default 2,000), `EBPF_SIM_LOOP_SEED`
+//! the first seed; a failure prints its seed and listing.
+
+use ebpf_sim::jit::JitProgram;
+use ebpf_sim::vm::asm::assemble;
+use ebpf_sim::vm::helpers::conformance_helpers;
+use ebpf_sim::vm::{Config, Interpreter, Memory, Program};
+
+mod rng;
+use rng::Rng;
+
+const INPUT: usize = 64;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Registers the body may change (r6 is each loop's counter, r1 the buffer).
+const WORK: [u8; 5] = [0, 2, 3, 4, 5];
+
+fn alu(rng: &mut Rng) -> String {
+    let d = rng.pick(&WORK);
+    let op = rng.pick(&[
+        "add", "sub", "xor", "or", "and", "mul", "lsh", "rsh", "mov", "arsh",
+    ]);
+    let w = if rng.chance(25) { "32" } else { "" };
+    if rng.chance(50) {
+        let s = rng.pick(&[0, 2, 3, 4, 5, 6, 10]);
+        let s = if matches!(op, "lsh" | "rsh" | "arsh") && s == 10 {
+            6
+        } else {
+            s
+        };
+        format!("{op}{w} %r{d}, %r{s}")
+    } else {
+        let imm: i64 = match op {
+            "lsh" | "rsh" | "arsh" => rng.below(if w.is_empty() { 64 } else { 32 }) as i64,
+            _ => rng.below(41) as i64 - 20,
+        };
+        format!("{op}{w} %r{d}, {imm}")
+    }
+}
+
+/// A load or store in the buffer (now and then just past it: a fault).
+fn access(rng: &mut Rng) -> String {
+    let size = rng.pick(&[("b", 1), ("h", 2), ("w", 4), ("dw", 8)]);
+    let limit = if rng.chance(3) {
+        INPUT + 8
+    } else {
+        INPUT - size.1 + 1
+    };
+    let off = rng.below(limit as u64);
+    let r = rng.pick(&WORK);
+    if rng.chance(50) {
+        format!("ldx{} %r{r}, [%r1+{off}]", size.0)
+    } else {
+        format!("stx{} [%r1+{off}], %r{r}", size.0)
+    }
+}
+
+/// `min` to `min + spread - 1` random instructions.
+fn straight(rng: &mut Rng, min: u64, spread: u64) -> String {
+    let n = min + rng.below(spread);
+    (0..n)
+        .map(|_| {
+            let line = match rng.below(10) {
+                0..=2 => access(rng),
+                3 => {
+                    let r = rng.pick(&WORK);
+                    format!("mov %r{r}, %r10\nadd %r{r}, -8")
+                }
+                _ => alu(rng),
+            };
+            line + "\n"
+        })
+        .collect()
+}
+
+/// One loop of a random shape, its labels made unique by `n`.
+fn shape(rng: &mut Rng, n: usize) -> String {
+    let start = rng.below(6);
+    let bound = start + 1 + rng.below(30);
+    match rng.below(5) {
+        // One block, counted (now and then the counter steps twice).
+        0 => format!(
+            "mov %r6, {start}\nl{n}:\n{}{}add %r6, {}\njlt %r6, {bound}, l{n}\n",
+            straight(rng, 1, 7),
+            if rng.chance(20) { "add %r6, 2\n" } else { "" },
+            1 + rng.below(3)
+        ),
+        // One block, another exit test on the counter or on a work register.
+        1 => format!(
+            "mov %r6, {bound}\nl{n}:\n{}sub %r6, 1\n{} %r6, {}, l{n}\n",
+            straight(rng, 1, 7),
+            rng.pick(&["jne", "jsgt", "jgt", "jset"]),
+            rng.below(3)
+        ),
+        // The test at the top (now and then the body is also entered from before the loop).
+        2 => format!(
+            "mov %r6, {bound}\n{}l{n}:\njeq %r6, {start}, o{n}\nb{n}:\n{}sub %r6, 1\nja l{n}\no{n}:\n",
+            if rng.chance(30) {
+                format!("jeq %r{}, {}, b{n}\n", rng.pick(&WORK), rng.below(4))
+            } else {
+                String::new()
+            },
+            straight(rng, 0, 6)
+        ),
+        // A chain of tests on a small value (cases on the jumps or on the fall-throughs),
+        // inside a counted loop.
+        3 => {
+            let keys = 4 + rng.below(5);
+            let form_eq = rng.chance(50);
+            let mut s = format!(
+                "mov %r6, 0\nl{n}:\nmov %r7, %r6\nadd %r7, %r{}\nand %r7, {}\n",
+                rng.pick(&WORK),
+                rng.pick(&[7, 15, 31])
+            );
+            let key = |rng: &mut Rng| rng.below(12);
+            if form_eq {
+                let ks: Vec<u64> = (0..keys).map(|_| key(rng)).collect();
+                for (i, k) in ks.iter().enumerate() {
+                    // Now and then a case shared by two keys.
+                    let case = if rng.chance(30) { rng.below(keys) as usize } else { i };
+                    s += &format!("jeq %r7, {k}, c{n}_{case}\n");
+                }
+                s += &format!("{}ja j{n}\n", straight(rng, 1, 1));
+                for i in 0..ks.len() {
+                    s += &format!("c{n}_{i}:\n{}ja j{n}\n", straight(rng, 1, 2));
+                }
+            } else {
+                for i in 0..keys {
+                    s += &format!(
+                        "t{n}_{i}:\njne %r7, {}, t{n}_{}\n{}ja j{n}\n",
+                        key(rng),
+                        i + 1,
+                        straight(rng, 1, 2)
+                    );
+                }
+                s += &format!("t{n}_{keys}:\n{}", straight(rng, 1, 1));
+            }
+            s + &format!("j{n}:\nadd %r6, 1\njlt %r6, {bound}, l{n}\n")
+        }
+        // Forward branches inside the loop: a skipped block, an early exit.
+        _ => format!(
+            "mov %r6, 0\nl{n}:\n{}jset %r{}, 1, s{n}\n{}s{n}:\njgt %r{}, {}, o{n}\n{}add %r6, 1\njlt %r6, {bound}, l{n}\no{n}:\n",
+            straight(rng, 1, 3),
+            rng.pick(&WORK),
+            straight(rng, 1, 3),
+            rng.pick(&WORK),
+            rng.below(1000),
+            straight(rng, 0, 3)
+        ),
+    }
+}
+
+fn program(rng: &mut Rng) -> String {
+    let mut src = String::from("mov %r0, 0\nmov %r2, 1\nmov %r3, 2\nmov %r4, 3\nmov %r5, 5\n");
+    for n in 0..1 + rng.below(3) as usize {
+        src += &shape(rng, n);
+    }
+    src + "exit\n"
+}
+
+#[test]
+fn loops_match_the_interpreter_under_any_budget() {
+    let cases = env("EBPF_SIM_LOOP_CASES", 2_000);
+    let first = env("EBPF_SIM_LOOP_SEED", 1);
+    let input: Vec<u8> = (0..INPUT as u8).map(|b| b.wrapping_mul(37)).collect();
+    for seed in first..first + cases {
+        let mut rng = Rng(seed);
+        let src = program(&mut rng);
+        let prog = Program::new(assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}")))
+            .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        // Small budgets end inside the loops; large ones let them finish.
+        let budget = match rng.below(3) {
+            0 => 1 + rng.below(60),
+            1 => 1 + rng.below(400),
+            _ => 100_000,
+        };
+        let config = Config { budget };
+        let interp = Interpreter::new(&prog, conformance_helpers::<()>())
+            .unwrap()
+            .with_config(config);
+        let jit = JitProgram::compile(&prog, conformance_helpers::<()>())
+            .unwrap()
+            .with_config(config);
+        let run = |jitted: bool| {
+            let mut data = input.clone();
+            let mut m = Memory::new();
+            let p = m.set_ctx(&mut data);
+            let r = if jitted {
+                jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+            } else {
+                interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+            };
+            drop(m);
+            (r.map_err(|e| e.to_string()), data)
+        };
+        assert_eq!(
+            run(false),
+            run(true),
+            "seed {seed}, budget {budget}:\n{src}"
+        );
+    }
+}
