@@ -1,11 +1,13 @@
 //! JIT compilation of eBPF programs to native code (x86_64), with the same memory model,
 //! instruction budget, call limits and errors as the interpreter of `ebpf-sim-vm`.
 //!
-//! Every load and store goes through the region check inline (about a dozen instructions,
-//! no call), except stack accesses at constant offsets from r10, which are proven inside
-//! the frame when the program is prepared. The budget is charged per basic block and
-//! checked at backward jumps and calls, exactly where the interpreter checks it. Code
-//! memory is written, then made executable: never both at once.
+//! Every load and store goes through the region check inline (9 instructions, no call),
+//! except stack accesses at constant offsets from r10, which are proven inside the frame
+//! when the program is prepared, and, with [`JitProgram::compile_with_facts`], accesses the
+//! verifier proves inside the current frame or the context. The budget is charged once per
+//! path and checked at backward jumps and calls, exactly where the interpreter checks it
+//! (unrolled loops skip checks that could not fail). Code memory is written, then made
+//! executable: never both at once.
 
 #[cfg(target_arch = "x86_64")]
 mod ctx;

@@ -1,12 +1,19 @@
 //! x86_64 code generation.
 //!
 //! Register mapping (as the kernel's JIT): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8,
-//! r6 rbx, r7 r13, r8 r14, r9 r15. r10 is not kept in a register: its virtual value lives
-//! in the context, as is the host address of the current frame's stack top (proven-in-frame
-//! stack accesses are a load of it and `[r10 + off]`). rbp holds the instruction budget
-//! still left (charged per basic block, negative once exceeded), so the count costs a
-//! register subtraction, not a memory update. r12 holds the [`JitCtx`];
-//! r9, r10 and r11 are scratch.
+//! r6 rbx, r7 r13, r8 r14, r9 r15. r10's virtual value lives in the context, as does the
+//! host address of the current frame's stack top (proven-in-frame stack accesses are a
+//! load of it and `[r10 + off]`); in one-function programs that need no scratch r11, r11
+//! holds r10's value for the whole run. rbp holds the instruction budget still left
+//! (negative once exceeded), charged once per path between the points that observe it
+//! (see [`Charging`]), so the count costs a register subtraction, not a memory update.
+//! r12 holds the [`JitCtx`]; r9, r10 and r11 are scratch (r10 often keeps a displacement
+//! loaded from the context for the next proven access).
+//!
+//! Beyond one x86 sequence per instruction: small one-block loops are unrolled while the
+//! budget covers it ([`Gen::unrolled_loop`]), switch-like chains of equality tests become
+//! a jump table ([`Gen::dispatch`]), and a few instruction pairs are fused
+//! ([`Gen::emit_at`]). Each keeps the interpreter's results, faults and budget errors.
 
 // dynasm! expands register operands to `.into()` calls clippy finds useless.
 #![allow(clippy::useless_conversion)]
