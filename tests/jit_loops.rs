@@ -126,27 +126,35 @@ fn shape(rng: &mut Rng, n: usize) -> String {
                 rng.pick(&[7, 15, 31])
             );
             let key = |rng: &mut Rng| rng.below(12);
+            // Now and then another (never taken) jump reaches into the chain, so a case
+            // or the default is also reached from elsewhere: the chain must end earlier.
+            let into = rng.chance(30).then(|| rng.below(keys + 1));
+            if into.is_some() {
+                s += &format!("jgt %r7, 1000, x{n}\n");
+            }
+            let mark = |i: u64| if into == Some(i) { format!("x{n}:\n") } else { String::new() };
             if form_eq {
                 let ks: Vec<u64> = (0..keys).map(|_| key(rng)).collect();
                 for (i, k) in ks.iter().enumerate() {
                     // Now and then a case shared by two keys.
                     let case = if rng.chance(30) { rng.below(keys) as usize } else { i };
-                    s += &format!("jeq %r7, {k}, c{n}_{case}\n");
+                    s += &format!("{}jeq %r7, {k}, c{n}_{case}\n", mark(i as u64));
                 }
-                s += &format!("{}ja j{n}\n", straight(rng, 1, 1));
+                s += &format!("{}{}ja j{n}\n", mark(keys), straight(rng, 1, 1));
                 for i in 0..ks.len() {
                     s += &format!("c{n}_{i}:\n{}ja j{n}\n", straight(rng, 1, 2));
                 }
             } else {
                 for i in 0..keys {
                     s += &format!(
-                        "t{n}_{i}:\njne %r7, {}, t{n}_{}\n{}ja j{n}\n",
+                        "t{n}_{i}:\njne %r7, {}, t{n}_{}\n{}{}ja j{n}\n",
                         key(rng),
                         i + 1,
+                        mark(i),
                         straight(rng, 1, 2)
                     );
                 }
-                s += &format!("t{n}_{keys}:\n{}", straight(rng, 1, 1));
+                s += &format!("t{n}_{keys}:\n{}{}", mark(keys), straight(rng, 1, 1));
             }
             s + &format!("j{n}:\nadd %r6, 1\njlt %r6, {bound}, l{n}\n")
         }

@@ -117,6 +117,8 @@ struct Gen<'p> {
     /// The context field r10 was loaded from, while it still holds it: proven accesses in
     /// a row (on one path) load their displacement once.
     r10_holds: Option<i32>,
+    /// The switch-like chain starting at each instruction, dispatched through a table.
+    chains: Vec<Option<SwitchChain>>,
     /// r11 holds r10's value for the whole run (see [`frame_pointer_fits_in_r11`]).
     fp_in_r11: bool,
     helper_tramp: u64,
@@ -150,13 +152,15 @@ pub(crate) fn compile(
         pending: 0,
         charging: Charging::new(program),
         r10_holds: None,
+        chains: Vec::new(),
         fp_in_r11: false,
         helper_tramp,
         callx_tramp,
         far_tramp,
         functions: &*functions,
     };
-    g.fp_in_r11 = frame_pointer_fits_in_r11(program, proven, &g.charging);
+    g.chains = switch_chains(program, &g.charging);
+    g.fp_in_r11 = frame_pointer_fits_in_r11(program, proven, &g.chains);
     let entry = g.prologue();
     let callback = g.callback_entry();
     g.body();
@@ -311,11 +315,19 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
     let index_of = |pc: usize| instructions.binary_search_by_key(&pc, |i| i.index).ok();
     let mut tests = vec![(k, key)];
     let mut at = k;
+    // A test whose fall-through (its case, or the default after the last `jeq`) other code
+    // also reaches cannot be an entry: the chain ends before it (the default is then that
+    // test itself). Ending the walk this way, never failing it, keeps `switch_chains`
+    // linear.
+    let usable = |at: usize| {
+        instructions
+            .get(at + 1)
+            .is_some_and(|fall| !charging.join[fall.index])
+    };
     loop {
-        // The fall-through of the current test: a case (jne) or the next test (jeq).
-        let fall = instructions.get(at + 1)?;
-        if charging.join[fall.index] {
-            return None;
+        if !usable(at) {
+            tests.pop();
+            break;
         }
         let next = if equal {
             at + 1
@@ -333,9 +345,6 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
             }
             _ => break,
         }
-    }
-    if equal && charging.join[instructions.get(at + 1)?.index] {
-        return None;
     }
     let max_key = tests.iter().map(|&(_, key)| key).max()?;
     (tests.len() >= SWITCH_MIN_TESTS).then_some(SwitchChain {
@@ -394,7 +403,11 @@ fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) ->
 /// instruction whose code uses r11 as scratch (checked memory accesses, divisions,
 /// atomics, packet loads, switch tables). Then reading r10 costs no load, which matters
 /// most on paths restarted after a mispredicted branch.
-fn frame_pointer_fits_in_r11(program: &Program, proven: &[Proven], charging: &Charging) -> bool {
+fn frame_pointer_fits_in_r11(
+    program: &Program,
+    proven: &[Proven],
+    chains: &[Option<SwitchChain>],
+) -> bool {
     let instructions = program.instructions();
     instructions.iter().enumerate().all(|(k, ins)| {
         let i = ins.decoded.insn;
@@ -411,8 +424,28 @@ fn frame_pointer_fits_in_r11(program: &Program, proven: &[Proven], charging: &Ch
             Op::StoreImm { size } | Op::StoreReg { size } => proven_access(i.dst, size),
             _ => false,
         };
-        fits && switch_chain(program, charging, k).is_none()
+        fits && chains[k].is_none()
     })
+}
+
+/// The chain starting at each instruction (see [`switch_chain`]). A test inside a chain
+/// found earlier starts none, so a long chain is walked once, not once per test.
+fn switch_chains(program: &Program, charging: &Charging) -> Vec<Option<SwitchChain>> {
+    let n = program.instructions().len();
+    let mut chains: Vec<Option<SwitchChain>> = (0..n).map(|_| None).collect();
+    let mut inside = vec![false; n];
+    for k in 0..n {
+        if inside[k] {
+            continue;
+        }
+        if let Some(chain) = switch_chain(program, charging, k) {
+            for &(t, _) in &chain.tests {
+                inside[t] = true;
+            }
+            chains[k] = Some(chain);
+        }
+    }
+    chains
 }
 
 /// Where the budget is charged. Nothing observes the count between its checks (backward
@@ -799,7 +832,7 @@ impl Gen<'_> {
                 continue;
             }
             self.pending += self.charging.carried[pc] + self.charging.costs[pc];
-            if let Some(chain) = switch_chain(program, &self.charging, k) {
+            if let Some(chain) = self.chains[k].take() {
                 self.dispatch(&chain);
             }
             k += self.emit_at(instructions, k);
