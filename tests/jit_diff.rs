@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 mod common;
 use common::program;
+mod engines;
 
 const CONFIG: Config = Config { budget: 20_000 };
 
@@ -286,26 +287,8 @@ fn budgets_run_out_at_the_same_instruction() {
         let prog = Program::new(slots).unwrap();
         let input: Vec<u8> = (0..16).collect();
         for budget in 1..300 {
-            let config = Config { budget };
-            let interp = Interpreter::new(&prog, conformance_helpers::<()>())
-                .unwrap()
-                .with_config(config);
-            let jit = JitProgram::compile(&prog, conformance_helpers::<()>())
-                .unwrap()
-                .with_config(config);
-            let run = |jitted: bool| {
-                let mut data = input.clone();
-                let mut m = Memory::new();
-                let p = m.set_ctx(&mut data);
-                let r = if jitted {
-                    jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-                } else {
-                    interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-                };
-                drop(m);
-                (r.map_err(|e| e.to_string()), data)
-            };
-            assert_eq!(run(false), run(true), "budget {budget}:\n{src}");
+            let [interp, jit] = engines::with_budget(&prog, budget, &input);
+            assert_eq!(interp, jit, "budget {budget}:\n{src}");
         }
     }
 }
@@ -315,8 +298,7 @@ fn budgets_run_out_at_the_same_instruction() {
 /// caller's slot at the same offset.
 #[test]
 fn proven_frame_accesses_in_a_callee_stay_in_its_frame() {
-    use ebpf_sim::vm::asm::assemble;
-    use ebpf_sim::vm::verifier::{verify, Proven, VerifyOptions};
+    use ebpf_sim::vm::verifier::Proven;
     let src = "\
 mov %r6, 5
 stxdw [%r10-8], %r6
@@ -344,35 +326,15 @@ stxdw [%r3-16], %r4
 ldxdw %r0, [%r3-16]
 exit
 ";
-    let slots = assemble(src).unwrap();
-    let opts = VerifyOptions {
-        raw_ctx_size: Some(16),
-        ..VerifyOptions::new(1, &[])
-    };
-    let facts = verify(&slots, &opts).expect("verifies").facts;
+    let (facts, [interp, jit]) = engines::proven(src, &[0; 16]);
     // The callee's variable-offset store and load are proven in its own frame.
-    let frame: Vec<usize> = (0..slots.len())
+    let frame: Vec<usize> = (0..facts.proven.len())
         .filter(|&i| facts.proven[i] == Proven::Frame)
         .collect();
     assert!(frame.contains(&21) && frame.contains(&22), "{frame:?}");
-    let prog = Program::new(slots).unwrap();
-    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
-    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
-    assert!(jit.has_proven_code());
-    let run = |jitted: bool| {
-        let mut data = [0u8; 16];
-        let mut m = Memory::new();
-        let p = m.set_ctx(&mut data);
-        if jitted {
-            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        } else {
-            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        }
-        .unwrap()
-    };
     // 77 from the callee; the caller's two slots still hold 5.
-    assert_eq!(run(false), 77 << 16 | 5 << 8 | 5);
-    assert_eq!(run(true), run(false));
+    assert_eq!(interp, 77 << 16 | 5 << 8 | 5);
+    assert_eq!(jit, interp);
 }
 
 /// Proven accesses on one path share the displacement they load into r10; everything that
@@ -380,8 +342,7 @@ exit
 /// join) must make the next proven access load it again.
 #[test]
 fn proven_accesses_reload_their_displacement_after_r10_is_used() {
-    use ebpf_sim::vm::asm::assemble;
-    use ebpf_sim::vm::verifier::{verify, Proven, VerifyOptions};
+    use ebpf_sim::vm::verifier::Proven;
     let src = "\
 mov %r0, 0
 mov %r9, %r1
@@ -429,31 +390,12 @@ stxdw [%r10-8], %r2
 mov %r0, 0
 exit
 ";
-    let slots = assemble(src).unwrap();
-    let opts = VerifyOptions {
-        raw_ctx_size: Some(16),
-        ..VerifyOptions::new(1, &[])
-    };
-    let facts = verify(&slots, &opts).expect("verifies").facts;
+    let input: Vec<u8> = (1..=16).collect();
+    let (facts, [interp, jit]) = engines::proven(src, &input);
     assert!(facts.proven.iter().filter(|&&p| p == Proven::Ctx).count() >= 4);
-    let prog = Program::new(slots).unwrap();
-    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
-    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
-    assert!(jit.has_proven_code());
-    let run = |jitted: bool| {
-        let mut data: Vec<u8> = (1..=16).collect();
-        let mut m = Memory::new();
-        let p = m.set_ctx(&mut data);
-        if jitted {
-            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        } else {
-            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        }
-        .unwrap()
-    };
     let expected = 4 << 8 | 6 << 16 | 1 << 24 | 5 << 32 | 5 << 40 | 3 << 48;
-    assert_eq!(run(false), expected);
-    assert_eq!(run(true), expected);
+    assert_eq!(interp, expected);
+    assert_eq!(jit, expected);
 }
 
 /// Pairs the JIT fuses (`r = s; r += x` into a `lea`, `r &= 1; r *= k` into a conditional

@@ -8,11 +8,10 @@
 //! `EBPF_SIM_LOOP_CASES` sets the number of programs (default 2,000), `EBPF_SIM_LOOP_SEED`
 //! the first seed; a failure prints its seed and listing.
 
-use ebpf_sim::jit::JitProgram;
 use ebpf_sim::vm::asm::assemble;
-use ebpf_sim::vm::helpers::conformance_helpers;
-use ebpf_sim::vm::{Config, Interpreter, Memory, Program};
+use ebpf_sim::vm::Program;
 
+mod engines;
 mod rng;
 use rng::Rng;
 
@@ -195,29 +194,7 @@ fn loops_match_the_interpreter_under_any_budget() {
             1 => 1 + rng.below(400),
             _ => 100_000,
         };
-        let config = Config { budget };
-        let interp = Interpreter::new(&prog, conformance_helpers::<()>())
-            .unwrap()
-            .with_config(config);
-        let jit = JitProgram::compile(&prog, conformance_helpers::<()>())
-            .unwrap()
-            .with_config(config);
-        let run = |jitted: bool| {
-            let mut data = input.clone();
-            let mut m = Memory::new();
-            let p = m.set_ctx(&mut data);
-            let r = if jitted {
-                jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-            } else {
-                interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-            };
-            drop(m);
-            (r.map_err(|e| e.to_string()), data)
-        };
-        assert_eq!(
-            run(false),
-            run(true),
-            "seed {seed}, budget {budget}:\n{src}"
-        );
+        let [interp, jit] = engines::with_budget(&prog, budget, &input);
+        assert_eq!(interp, jit, "seed {seed}, budget {budget}:\n{src}");
     }
 }

@@ -90,6 +90,24 @@ struct Compare {
     imm: i32,
 }
 
+impl Compare {
+    /// The comparison `ins` makes, if it is a conditional jump.
+    fn of(ins: &ebpf_sim_vm::program::Instruction) -> Option<Self> {
+        let Op::Jmp { cond, is64, reg } = ins.decoded.spec.op else {
+            return None;
+        };
+        let i = ins.decoded.insn;
+        Some(Compare {
+            cond,
+            is64,
+            reg,
+            dst: i.dst,
+            src: i.src,
+            imm: i.imm,
+        })
+    }
+}
+
 pub(crate) struct Compiled {
     pub code: ExecutableBuffer,
     /// The prologue, inside `code`.
@@ -1031,18 +1049,8 @@ impl Gen<'_> {
     /// original loop runs, checking at every back edge as the interpreter does.
     fn unrolled_loop(&mut self, body: &[ebpf_sim_vm::program::Instruction]) {
         let (last, straight) = body.split_last().expect("a loop has instructions");
-        let Op::Jmp { cond, is64, reg } = last.decoded.spec.op else {
-            unreachable!("an unrollable loop ends in a conditional jump")
-        };
-        let i = last.decoded.insn;
-        let compare = Compare {
-            cond,
-            is64,
-            reg,
-            dst: i.dst,
-            src: i.src,
-            imm: i.imm,
-        };
+        let compare = Compare::of(last).expect("an unrollable loop ends in a conditional jump");
+        let cond = compare.cond;
         let cost = body.len() as u64;
         let all = cost * UNROLL;
         let head = self.labels[body[0].index];
@@ -1077,7 +1085,7 @@ impl Gen<'_> {
                 });
                 self.compare(compare);
                 self.jcc(cond, true, out);
-                if i.dst == FRAME_REG {
+                if compare.dst == FRAME_REG {
                     self.r10_holds = None;
                 }
             } else {
@@ -1622,28 +1630,19 @@ impl Gen<'_> {
             return false;
         };
         let test = &instructions[k];
-        let (Op::Jmp { cond, is64, reg }, Some(t), Some(next)) =
-            (test.decoded.spec.op, test.target, instructions.get(k + 1))
+        let (Some(compare), Some(t), Some(next)) =
+            (Compare::of(test), test.target, instructions.get(k + 1))
         else {
             return false;
         };
         if t <= head || self.charging.costs[head] != 1 || self.charging.join[next.index] {
             return false;
         }
-        let i = test.decoded.insn;
-        let compare = Compare {
-            cond,
-            is64,
-            reg,
-            dst: i.dst,
-            src: i.src,
-            imm: i.imm,
-        };
         self.pending = 1;
         let out = self.forward_label(t);
         let body = self.labels[next.index];
         self.compare(compare);
-        self.jcc(cond, true, body);
+        self.jcc(compare.cond, true, body);
         dynasm!(self.ops ; .arch x64 ; jmp =>out);
         self.pending = 0;
         true

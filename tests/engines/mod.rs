@@ -1,0 +1,63 @@
+//! Runs one program on the interpreter and on the JIT (checked code) with the same
+//! instruction budget, for the differential tests.
+
+use ebpf_sim::jit::JitProgram;
+use ebpf_sim::vm::helpers::conformance_helpers;
+use ebpf_sim::vm::{Config, Interpreter, Memory, Program};
+
+/// r0 or the error text, and the context buffer after the run.
+pub type Outcome = (Result<u64, String>, Vec<u8>);
+
+/// The interpreter's outcome and the JIT's, each run on a fresh copy of `input` as the
+/// context (r1).
+pub fn with_budget(prog: &Program, budget: u64, input: &[u8]) -> [Outcome; 2] {
+    let config = Config { budget };
+    let interp = Interpreter::new(prog, conformance_helpers::<()>())
+        .unwrap()
+        .with_config(config);
+    let jit = JitProgram::compile(prog, conformance_helpers::<()>())
+        .unwrap()
+        .with_config(config);
+    [false, true].map(|jitted| {
+        let mut data = input.to_vec();
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut data);
+        let r = if jitted {
+            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        };
+        drop(m);
+        (r.map_err(|e| e.to_string()), data)
+    })
+}
+
+/// Verifies `src` for a raw run (r1 a block of `input.len()` bytes) and runs it on the
+/// interpreter and on the JIT's code compiled with the verifier's proofs: the proofs and
+/// both r0.
+#[allow(dead_code)] // not every test binary uses it
+pub fn proven(src: &str, input: &[u8]) -> (ebpf_sim::vm::verifier::Facts, [u64; 2]) {
+    use ebpf_sim::vm::verifier::{verify, VerifyOptions};
+    let slots = ebpf_sim::vm::asm::assemble(src).unwrap();
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(input.len() as u32),
+        ..VerifyOptions::new(1, &[])
+    };
+    let facts = verify(&slots, &opts).expect("verifies").facts;
+    let prog = Program::new(slots).unwrap();
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
+    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
+    assert!(jit.has_proven_code());
+    let r0 = [false, true].map(|jitted| {
+        let mut data = input.to_vec();
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut data);
+        if jitted {
+            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
+        }
+        .unwrap()
+    });
+    (facts, r0)
+}
