@@ -22,6 +22,7 @@ pub(crate) enum Status {
 
 #[repr(C)]
 pub(crate) struct JitCtx {
+    // Set per run to values of that run (kept together, so `run` writes them in a row).
     /// The memory's fast region table (`Memory::fast_table_mut`).
     pub fast: *mut Region,
     /// Instructions the budget still allows (negative once exceeded); JIT code keeps it in
@@ -38,6 +39,15 @@ pub(crate) struct JitCtx {
     /// Host address minus virtual address in the context region (accesses the verifier
     /// proved inside the context).
     pub ctx_delta: u64,
+    pub stack_base: *mut u8,
+    // Read only by the trampolines.
+    pub env: *mut (),
+    pub mem: *mut (),
+    pub helpers: *const (),
+    /// The engine's program table for tail calls (`*const JitProgram<C>`).
+    pub programs: *const (),
+    pub nprograms: usize,
+    // Zero at the start of every run (kept together: a few wide stores).
     pub depth: u64,
     pub max_depth: u64,
     pub saved_rsp: u64,
@@ -49,17 +59,9 @@ pub(crate) struct JitCtx {
     pub args: [u64; 5],
     pub saved_r0: u64,
     pub callx_r0: u64,
-    pub stack_base: *mut u8,
-    // Read only by the trampolines.
-    pub env: *mut (),
-    pub mem: *mut (),
-    pub helpers: *const (),
-    /// The engine's program table for tail calls (`*const JitProgram<C>`).
-    pub programs: *const (),
-    pub nprograms: usize,
-    pub tail_calls: u32,
     /// Set by a helper asking for a tail call: the code address to continue at.
     pub tail_target: u64,
+    pub tail_calls: u32,
     pub error: Option<VmError>,
 }
 
