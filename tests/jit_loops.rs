@@ -90,13 +90,37 @@ fn shape(rng: &mut Rng, n: usize) -> String {
     let start = rng.below(6);
     let bound = start + 1 + rng.below(30);
     match rng.below(5) {
-        // One block, counted (now and then the counter steps twice).
-        0 => format!(
-            "mov %r6, {start}\nl{n}:\n{}{}add %r6, {}\njlt %r6, {bound}, l{n}\n",
-            straight(rng, 1, 7),
-            if rng.chance(20) { "add %r6, 2\n" } else { "" },
-            1 + rng.below(3)
-        ),
+        // One block, counted (now and then the counter steps twice), the counter read as
+        // an index (`r = r1; r += counter`, then a load or store through r) before or after
+        // its step, or read otherwise.
+        0 => {
+            let index = |rng: &mut Rng| {
+                let r = rng.pick(&WORK);
+                let (a, b) = if rng.chance(50) { ("r1", "r6") } else { ("r6", "r1") };
+                let access = if rng.chance(50) {
+                    format!("ldxb %r{}, [%r{r}+{}]", rng.pick(&WORK), rng.below(8))
+                } else {
+                    format!("stxb [%r{r}+{}], %r{}", rng.below(8), rng.pick(&WORK))
+                };
+                format!("mov %r{r}, %{a}\nadd %r{r}, %{b}\n{access}\n")
+            };
+            let before = if rng.chance(40) { index(rng) } else { String::new() };
+            let after = if rng.chance(40) { index(rng) } else { String::new() };
+            let other = match rng.below(10) {
+                0 => "xor %r0, %r6\n".to_string(),
+                1 | 2 => {
+                    let r = rng.pick(&WORK);
+                    format!("mov %r{r}, %r6\nadd %r{r}, %r{r}\nadd %r0, %r{r}\n")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "mov %r6, {start}\nl{n}:\n{before}{}{}{other}add %r6, {}\n{after}jlt %r6, {bound}, l{n}\n",
+                straight(rng, 1, 7),
+                if rng.chance(20) { "add %r6, 2\n" } else { "" },
+                1 + rng.below(3)
+            )
+        }
         // One block, another exit test on the counter or on a work register.
         1 => format!(
             "mov %r6, {bound}\nl{n}:\n{}sub %r6, 1\n{} %r6, {}, l{n}\n",
