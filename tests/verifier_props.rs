@@ -8,6 +8,9 @@ use ebpf_sim::vm::verifier::{verify, VerifyOptions};
 use ebpf_sim::vm::{Config, Program, VmError};
 use proptest::prelude::*;
 
+mod engines;
+use engines::Outcome;
+
 fn insn() -> impl Strategy<Value = Insn> {
     let reg = 0u8..10;
     prop_oneof![
@@ -122,16 +125,13 @@ fn the_generator_produces_accepted_programs() {
     );
 }
 
-/// r0 or the error, and the context after the run.
-type Outcome = (Result<u64, String>, Vec<u8>);
-
 /// Runs `p` on a fresh copy of `ctx`: the interpreter with every access checked, and the
 /// JIT with the accesses `opts`' verdict proves translated unchecked. Gives (result,
 /// context after) of each, and whether the JIT had proven code.
 #[cfg(target_arch = "x86_64")]
 fn interp_and_proven_jit(p: &[Insn], opts: &VerifyOptions, ctx: &[u8]) -> Option<[Outcome; 2]> {
     use ebpf_sim::jit::JitProgram;
-    use ebpf_sim::vm::{Helpers, Interpreter, Memory};
+    use ebpf_sim::vm::{Helpers, Interpreter};
     let facts = verify(p, opts).ok()?.facts;
     let prog = Program::new(p.to_vec()).expect("verified programs prepare");
     let config = Config { budget: 100_000 };
@@ -141,19 +141,7 @@ fn interp_and_proven_jit(p: &[Insn], opts: &VerifyOptions, ctx: &[u8]) -> Option
     let jit = JitProgram::compile_with_facts(&prog, Helpers::<()>::new(), &facts)
         .unwrap()
         .with_config(config);
-    let run = |jitted: bool| {
-        let mut data = ctx.to_vec();
-        let mut mem = Memory::new();
-        let r1 = mem.set_ctx(&mut data);
-        let r = if jitted {
-            jit.run(&mut mem, &mut (), [r1, 0, 0, 0, 0])
-        } else {
-            interp.run(&mut mem, &mut (), [r1, 0, 0, 0, 0])
-        };
-        drop(mem);
-        (r.map_err(|e| e.to_string()), data)
-    };
-    Some([run(false), run(true)])
+    Some(engines::run_pair(&interp, &jit, ctx))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -330,7 +330,6 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
             .then_some((dst, is64, equal, key, t))
     };
     let (reg, is64, equal, key, mut t) = test(k)?;
-    let index_of = |pc: usize| instructions.binary_search_by_key(&pc, |i| i.index).ok();
     let mut tests = vec![(k, key)];
     let mut at = k;
     // A test whose fall-through (its case, or the default after the last `jeq`) other code
@@ -350,7 +349,7 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
         let next = if equal {
             at + 1
         } else {
-            match index_of(t) {
+            match program.position(t) {
                 Some(n) if charging.single_jump[t] => n,
                 _ => break,
             }
@@ -1626,7 +1625,7 @@ impl Gen<'_> {
     /// have left pending (its one instruction), as the code after it expects.
     fn thread_loop_test(&mut self, head: usize) -> bool {
         let instructions = self.program.instructions();
-        let Ok(k) = instructions.binary_search_by_key(&head, |i| i.index) else {
+        let Some(k) = self.program.position(head) else {
             return false;
         };
         let test = &instructions[k];

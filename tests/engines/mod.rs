@@ -10,6 +10,28 @@ pub type Outcome = (Result<u64, String>, Vec<u8>);
 
 /// The interpreter's outcome and the JIT's, each run on a fresh copy of `input` as the
 /// context (r1).
+pub fn run_pair<C: Default>(
+    interp: &Interpreter<C>,
+    jit: &JitProgram<C>,
+    input: &[u8],
+) -> [Outcome; 2] {
+    [false, true].map(|jitted| {
+        let mut data = input.to_vec();
+        let mut m = Memory::new();
+        let p = m.set_ctx(&mut data);
+        let mut env = C::default();
+        let r = if jitted {
+            jit.run(&mut m, &mut env, [p, 0, 0, 0, 0])
+        } else {
+            interp.run(&mut m, &mut env, [p, 0, 0, 0, 0])
+        };
+        drop(m);
+        (r.map_err(|e| e.to_string()), data)
+    })
+}
+
+/// [`run_pair`] with the checked JIT code and `budget` on both engines.
+#[allow(dead_code)] // not every test binary uses it
 pub fn with_budget(prog: &Program, budget: u64, input: &[u8]) -> [Outcome; 2] {
     let config = Config { budget };
     let interp = Interpreter::new(prog, conformance_helpers::<()>())
@@ -18,18 +40,7 @@ pub fn with_budget(prog: &Program, budget: u64, input: &[u8]) -> [Outcome; 2] {
     let jit = JitProgram::compile(prog, conformance_helpers::<()>())
         .unwrap()
         .with_config(config);
-    [false, true].map(|jitted| {
-        let mut data = input.to_vec();
-        let mut m = Memory::new();
-        let p = m.set_ctx(&mut data);
-        let r = if jitted {
-            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        } else {
-            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        };
-        drop(m);
-        (r.map_err(|e| e.to_string()), data)
-    })
+    run_pair(&interp, &jit, input)
 }
 
 /// Verifies `src` for a raw run (r1 a block of `input.len()` bytes) and runs it on the
@@ -48,16 +59,6 @@ pub fn proven(src: &str, input: &[u8]) -> (ebpf_sim::vm::verifier::Facts, [u64; 
     let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
     let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts).unwrap();
     assert!(jit.has_proven_code());
-    let r0 = [false, true].map(|jitted| {
-        let mut data = input.to_vec();
-        let mut m = Memory::new();
-        let p = m.set_ctx(&mut data);
-        if jitted {
-            jit.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        } else {
-            interp.run(&mut m, &mut (), [p, 0, 0, 0, 0])
-        }
-        .unwrap()
-    });
+    let r0 = run_pair(&interp, &jit, input).map(|(r, _)| r.unwrap());
     (facts, r0)
 }

@@ -228,8 +228,12 @@ impl Program {
 
     /// The instruction starting at slot `index`, if one does.
     pub fn at_slot(&self, index: usize) -> Option<&Instruction> {
-        let i = (*self.by_slot.get(index)?)?;
-        self.insns.get(i as usize)
+        self.insns.get(self.position(index)?)
+    }
+
+    /// Where the instruction starting at slot `index` is in [`Self::instructions`].
+    pub fn position(&self, index: usize) -> Option<usize> {
+        Some((*self.by_slot.get(index)?)? as usize)
     }
 
     /// Whether a run may write the stack: some instruction names r10 (every stack pointer
