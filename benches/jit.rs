@@ -1225,7 +1225,13 @@ fn paired(rounds: usize) {
         [at(1), at(2), at(3)]
     }
     let mut medians = Vec::new();
-    for case in cases().iter().filter(|c| c.name != "empty") {
+    // EBPF_SIM_JITBENCH_ONLY=a,b: only these programs (`empty` only when named).
+    let only = std::env::var("EBPF_SIM_JITBENCH_ONLY").ok();
+    let chosen = |name: &str| match &only {
+        Some(list) => list.split(',').any(|n| n == name),
+        None => name != "empty",
+    };
+    for case in cases().iter().filter(|c| chosen(c.name)) {
         let prog = Program::new(case.insns.clone()).unwrap();
         let bytes = slots_to_bytes(&case.insns);
         let native_fn = native::get(native::SCALAR, case.native);

@@ -433,3 +433,22 @@ fn fused_pairs_match_the_interpreter() {
         assert_eq!(jit.run(&mut m, &mut (), [0; 5]).unwrap(), expected, "{src}");
     }
 }
+
+/// An unrolled reduction sums into a register no instruction names; registers a call
+/// reads without naming them (r1..r5) are never that register.
+#[test]
+fn reductions_leave_the_registers_calls_read_alone() {
+    use ebpf_sim::vm::asm::assemble;
+    let src = "mov %r6, 0\nmov %r7, 0\nmov %r8, 3\nmov %r9, 4\nl:\nmov %r0, %r6\nmul %r0, 3\n\
+               add %r7, %r0\nadd %r6, 1\njlt %r6, 40, l\ncall 5\nadd %r0, %r7\nadd %r0, %r8\n\
+               add %r0, %r9\nexit\n";
+    let prog = Program::new(assemble(src).unwrap()).unwrap();
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>()).unwrap();
+    let jit = JitProgram::compile(&prog, conformance_helpers::<()>()).unwrap();
+    let mut m = Memory::new();
+    let args = [1000, 2000, 3000, 4000, 5000];
+    let expected = interp.run(&mut m, &mut (), args).unwrap();
+    // 1000 from r1 through the helper, 3 * (0 + ... + 39) = 2340, r8 and r9.
+    assert_eq!(expected, 1000 + 2340 + 3 + 4);
+    assert_eq!(jit.run(&mut m, &mut (), args).unwrap(), expected);
+}

@@ -3,7 +3,8 @@
 //! memory. The shapes are the ones the JIT compiles specially: one-block loops (unrolled
 //! while the budget allows, counted loops without their inner exit tests), loops with the
 //! test at the top (repeated at the back edge), chains of equality tests (a jump table),
-//! and forward branches inside loops (counts handed over or charged on the way out).
+//! reductions (accumulator and counter steps folded in the copies), and forward branches
+//! inside loops (counts handed over or charged on the way out).
 //!
 //! `EBPF_SIM_LOOP_CASES` sets the number of programs (default 2,000), `EBPF_SIM_LOOP_SEED`
 //! the first seed; a failure prints its seed and listing.
@@ -89,7 +90,7 @@ fn straight(rng: &mut Rng, min: u64, spread: u64) -> String {
 fn shape(rng: &mut Rng, n: usize) -> String {
     let start = rng.below(6);
     let bound = start + 1 + rng.below(30);
-    match rng.below(5) {
+    match rng.below(6) {
         // One block, counted (now and then the counter steps twice), the counter read as
         // an index (`r = r1; r += counter`, then a load or store through r) before or after
         // its step, or read otherwise.
@@ -181,8 +182,40 @@ fn shape(rng: &mut Rng, n: usize) -> String {
             }
             s + &format!("j{n}:\nadd %r6, 1\njlt %r6, {bound}, l{n}\n")
         }
+        // A reduction over the buffer, as checksums and hashes are written: the counter read
+        // only to form the address (the JIT folds its steps into the copies), and an
+        // accumulator only folded into (the copies fold into a spare register first).
+        4 => {
+            let size = rng.pick(&["b", "h", "w", "dw"]);
+            let op = rng.pick(&["add", "xor", "or", "and", "mul"]);
+            let w = if rng.chance(25) { "32" } else { "" };
+            let address = match rng.below(3) {
+                0 => "mov %r3, %r1\nadd %r3, %r6\n".to_string(),
+                1 => "mov %r3, %r6\nadd %r3, %r1\n".to_string(),
+                _ => format!("mov %r3, %r6\nadd %r3, {}\nadd %r3, %r1\n", rng.below(5)),
+            };
+            let value = if rng.chance(80) {
+                "%r4".to_string()
+            } else {
+                (rng.below(41) as i64 - 20).to_string()
+            };
+            // Now and then another use of the accumulator or the counter: no folding.
+            let extra = match rng.below(8) {
+                0 => "add %r5, %r7\n",
+                1 => "xor %r5, %r6\n",
+                _ => "",
+            };
+            // Now and then past the end of the buffer: a fault inside the copies.
+            let off = if rng.chance(10) { rng.below(40) } else { rng.below(4) };
+            format!(
+                "mov %r7, {}\nmov %r6, {start}\nl{n}:\n{address}ldx{size} %r4, [%r3+{off}]\n{extra}{op}{w} %r7, {value}\nadd %r6, {}\njlt %r6, {}, l{n}\nadd %r0, %r7\n",
+                1 + rng.below(7),
+                1 + rng.below(3),
+                start + 1 + rng.below(52),
+            )
+        }
         // Forward branches inside the loop: a skipped block, an early exit.
-        _ => format!(
+        5 => format!(
             "mov %r6, 0\nl{n}:\n{}jset %r{}, 1, s{n}\n{}s{n}:\njgt %r{}, {}, o{n}\n{}add %r6, 1\njlt %r6, {bound}, l{n}\no{n}:\n",
             straight(rng, 1, 3),
             rng.pick(&WORK),
@@ -191,6 +224,7 @@ fn shape(rng: &mut Rng, n: usize) -> String {
             rng.below(1000),
             straight(rng, 0, 3)
         ),
+        _ => unreachable!(),
     }
 }
 

@@ -30,6 +30,9 @@ use ebpf_sim_vm::verifier::Proven;
 
 use crate::ctx::{self as c, FunctionTable, Status};
 
+mod encode;
+use encode::{Form, Mem};
+
 const RAX: u8 = 0;
 const RDX: u8 = 2;
 const R9: u8 = 9;
@@ -139,6 +142,11 @@ struct Gen<'p> {
     chains: Vec<Option<SwitchChain>>,
     /// r11 holds r10's value for the whole run (see [`frame_pointer_fits_in_r11`]).
     fp_in_r11: bool,
+    /// eBPF registers nothing in the program reads or writes (see [`spare_registers`]).
+    spares: Vec<u8>,
+    /// A counter whose steps an unrolled loop folds (see [`Gen::counter_steps`]), and how
+    /// far its register lags behind its value at the instruction being emitted.
+    counter_shift: Option<(u8, i64)>,
     helper_tramp: u64,
     callx_tramp: u64,
     far_tramp: u64,
@@ -172,6 +180,8 @@ pub(crate) fn compile(
         r10_holds: None,
         chains: Vec::new(),
         fp_in_r11: false,
+        spares: spare_registers(program),
+        counter_shift: None,
         helper_tramp,
         callx_tramp,
         far_tramp,
@@ -248,6 +258,10 @@ fn block_costs(program: &Program) -> Vec<u64> {
 
 /// Copies of a small one-block loop's body run between budget checks.
 const UNROLL: u64 = 4;
+/// Copies of bodies of at most `SHORT_BODY` instructions: the per-group overhead (budget
+/// and bound checks, back edge) is spread over more iterations.
+const UNROLL_SHORT: u64 = 8;
+const SHORT_BODY: usize = 8;
 /// Bodies up to this many instructions are unrolled.
 const UNROLL_MAX_BODY: usize = 24;
 
@@ -280,6 +294,14 @@ fn unrollable_loop(program: &Program, charging: &Charging, k: usize) -> Option<u
         }
     }
     None
+}
+
+/// `dst = base + index + disp` in one `lea` (eBPF registers).
+struct LeaPair {
+    dst: u8,
+    base: u8,
+    index: Option<u8>,
+    disp: i32,
 }
 
 /// log2 of a switch table slot's size (a `sub rbp, imm32` and a `jmp rel32` fit).
@@ -373,11 +395,23 @@ fn switch_chain(program: &Program, charging: &Charging, k: usize) -> Option<Swit
     })
 }
 
-/// For a loop body closed by `if r < n goto head` (unsigned, 64 bits, `n` a positive
-/// constant) where the body's only write to `r` is one `r += c` (`c > 0`): the bound `r`
-/// must be below at the head for the first `UNROLL - 1` copies to continue for sure (`r`
-/// cannot wrap before reaching `n`).
-fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) -> Option<i32> {
+/// A loop body closed by `if r < n goto head` (unsigned, 64 bits, `n` a positive
+/// constant) whose only write to `r` is one `r += step` (`step > 0`).
+#[derive(Clone, Copy)]
+struct Counted {
+    /// The counter must be below this at the head for the first `copies - 1` copies to
+    /// continue for sure (`r` cannot wrap before reaching `n`).
+    below: i32,
+    /// Position of the step in the body.
+    at: usize,
+    step: i32,
+}
+
+fn counted_loop(
+    body: &[ebpf_sim_vm::program::Instruction],
+    compare: Compare,
+    copies: u64,
+) -> Option<Counted> {
     let Compare {
         cond: JmpCond::Lt,
         is64: true,
@@ -390,13 +424,9 @@ fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) ->
         return None;
     };
     let mut step = None;
-    for ins in body {
+    for (at, ins) in body.iter().enumerate() {
         let i = ins.decoded.insn;
-        let writes = matches!(
-            ins.decoded.spec.op,
-            Op::Alu { .. } | Op::End { .. } | Op::Load { .. } | Op::Lddw
-        ) && i.dst == dst;
-        if !writes {
+        if !(ins.decoded.spec.writes_dst() && i.dst == dst) {
             continue;
         }
         match (ins.decoded.spec.op, step) {
@@ -407,12 +437,99 @@ fn counted_loop(body: &[ebpf_sim_vm::program::Instruction], compare: Compare) ->
                     reg: false,
                 },
                 None,
-            ) if i.imm > 0 => step = Some(i.imm as i64),
+            ) if i.imm > 0 => step = Some((at, i.imm)),
             _ => return None,
         }
     }
-    let below = n as i64 - step? * (UNROLL as i64 - 1);
-    (below > 0).then_some(below as i32)
+    let (at, step) = step?;
+    let below = n as i64 - step as i64 * (copies as i64 - 1);
+    (below > 0).then_some(Counted {
+        below: below as i32,
+        at,
+        step,
+    })
+}
+
+/// The registers an instruction's fields name.
+fn names(ins: &ebpf_sim_vm::program::Instruction) -> impl Iterator<Item = u8> {
+    let (spec, i) = (ins.decoded.spec, ins.decoded.insn);
+    let dst = spec.names_dst().then_some(i.dst);
+    let src = spec.names_src().then_some(i.src);
+    dst.into_iter().chain(src)
+}
+
+/// eBPF registers whose host registers the code may use as scratch: no instruction names
+/// them, and nothing reads them implicitly (calls and packet loads read or clobber r0..r5,
+/// packet loads also read r6).
+fn spare_registers(program: &Program) -> Vec<u8> {
+    let mut named = [false; 11];
+    let mut implicit = false;
+    for ins in program.instructions() {
+        for r in names(ins) {
+            named[r as usize] = true;
+        }
+        implicit |= matches!(
+            ins.decoded.spec.op,
+            Op::Call | Op::Callx | Op::LdAbs { .. } | Op::LdInd { .. }
+        );
+    }
+    let first = if implicit { 7 } else { 1 };
+    (first..FRAME_REG).filter(|&r| !named[r as usize]).collect()
+}
+
+/// A register a counted loop's body only folds values into, with one `acc op= x` (op
+/// associative and commutative: add, or, and, xor, mul; `x` not the register itself)
+/// that nothing else in the body (its exit test included) reads or writes. Unrolled, the
+/// copies fold their `x` into spare registers in turn (two lanes where there are spares
+/// enough), and the lanes go into `acc` once, after the last copy: `acc`'s dependency
+/// chain takes one step per group of copies instead of one per iteration, and each lane
+/// half the steps of the group. Nothing between the copies can leave the loop (see
+/// [`counted_loop`]) and a fault reports no register, so only the value after the last
+/// copy is ever seen.
+struct Reduction {
+    /// Position of `acc op= x` in the body.
+    at: usize,
+    op: AluOp,
+    is64: bool,
+    lanes: Vec<u8>,
+}
+
+fn reductions(body: &[ebpf_sim_vm::program::Instruction], spares: &[u8]) -> Vec<Reduction> {
+    let mut found = Vec::new();
+    for (at, ins) in body.iter().enumerate() {
+        if found.len() == spares.len() {
+            break;
+        }
+        let i = ins.decoded.insn;
+        let Op::Alu { op, is64, reg } = ins.decoded.spec.op else {
+            continue;
+        };
+        let folds = matches!(
+            op,
+            AluOp::Add | AluOp::Or | AluOp::And | AluOp::Xor | AluOp::Mul
+        );
+        let alone = body
+            .iter()
+            .enumerate()
+            .all(|(k, other)| k == at || !names(other).any(|r| r == i.dst));
+        if folds && alone && i.dst != FRAME_REG && !(reg && i.src == i.dst) {
+            found.push(Reduction {
+                at,
+                op,
+                is64,
+                lanes: Vec::new(),
+            });
+        }
+    }
+    let per = if spares.len() >= 2 * found.len() {
+        2
+    } else {
+        1
+    };
+    for (r, lanes) in found.iter_mut().zip(spares.chunks(per)) {
+        r.lanes = lanes.to_vec();
+    }
+    found
 }
 
 /// Whether r11 can hold r10's value for the whole run, as the kernel keeps its frame
@@ -932,54 +1049,109 @@ impl Gen<'_> {
         });
     }
 
+    /// `r = s; r += x` at `list[k]`, when it can be one `lea`: nothing jumps to the add,
+    /// and r10 is an operand only while r11 holds it.
+    fn lea_pair(&self, list: &[ebpf_sim_vm::program::Instruction], k: usize) -> Option<LeaPair> {
+        let (ins, next) = (list.get(k)?, list.get(k + 1)?);
+        let Op::Alu {
+            op: AluOp::Mov,
+            is64: true,
+            reg: true,
+        } = ins.decoded.spec.op
+        else {
+            return None;
+        };
+        let Op::Alu {
+            op: AluOp::Add,
+            is64: true,
+            reg,
+        } = next.decoded.spec.op
+        else {
+            return None;
+        };
+        let (a, b) = (ins.decoded.insn, next.decoded.insn);
+        let plain = |r: u8| r != FRAME_REG || self.fp_in_r11;
+        if b.dst != a.dst || self.charging.join[next.index] || !plain(a.src) {
+            return None;
+        }
+        // `r += r` after the move adds the source again.
+        let index = reg.then_some(if b.src == a.dst { a.src } else { b.src });
+        if index.is_some_and(|x| !plain(x)) {
+            return None;
+        }
+        Some(LeaPair {
+            dst: a.dst,
+            base: a.src,
+            index,
+            disp: if reg { 0 } else { b.imm },
+        })
+    }
+
+    /// Whether the copies of a counted loop can leave its counter's steps out, the last
+    /// copy stepping it by `copies * step` at once: true when the body reads the counter
+    /// only as an operand of `lea` pairs (see [`Self::lea_pair`]), which then read it
+    /// through their displacement, and the displacements stay in range.
+    fn counter_steps(
+        &self,
+        body: &[ebpf_sim_vm::program::Instruction],
+        counter: u8,
+        step: i32,
+        copies: u64,
+    ) -> bool {
+        let most = step as i64 * copies as i64;
+        let mut k = 0;
+        while k < body.len() {
+            if let Some(p) = self.lea_pair(body, k) {
+                let reads = [Some(p.base), p.index]
+                    .iter()
+                    .filter(|&&r| r == Some(counter))
+                    .count();
+                if i32::try_from(p.disp as i64 + most * reads as i64).is_err() {
+                    return false;
+                }
+                k += 2;
+                continue;
+            }
+            let ins = &body[k];
+            let steps = ins.decoded.spec.writes_dst() && ins.decoded.insn.dst == counter;
+            if !steps && names(ins).any(|r| r == counter) {
+                return false;
+            }
+            k += 1;
+        }
+        true
+    }
+
     /// Instruction `k`, or it and the next one together; returns how many it took. When
     /// nothing jumps to the second: `r = s; r += x` (pointer arithmetic, mostly) becomes
     /// `lea r, [s + x]`, and `r &= 1; r *= k` a conditional move.
     fn emit_at(&mut self, list: &[ebpf_sim_vm::program::Instruction], k: usize) -> usize {
-        let ins = &list[k];
-        if let (
-            Some(next),
-            Op::Alu {
-                op: AluOp::Mov,
-                is64: true,
-                reg: true,
-            },
-        ) = (list.get(k + 1), ins.decoded.spec.op)
-        {
-            let (a, b) = (ins.decoded.insn, next.decoded.insn);
-            let adds = matches!(
-                next.decoded.spec.op,
-                Op::Alu {
-                    op: AluOp::Add,
-                    is64: true,
-                    ..
-                }
-            );
-            let reg = matches!(next.decoded.spec.op, Op::Alu { reg: true, .. });
-            // r10 is a register operand only while r11 holds it.
-            let plain = |r: u8| r != FRAME_REG || self.fp_in_r11;
-            if adds
-                && !self.charging.join[next.index]
-                && b.dst == a.dst
-                && plain(a.src)
-                && (!reg || plain(b.src))
-            {
-                let d = self.reg(a.dst);
-                let s = self.read(a.src, R11);
-                if reg {
-                    // `r += r` after the move adds the source again.
-                    let x = if b.src == a.dst {
-                        s
+        if let Some(p) = self.lea_pair(list, k) {
+            let d = self.reg(p.dst);
+            let base = self.read(p.base, R11);
+            // A folded counter (see `counter_steps`) reads as its value plus the shift.
+            let counter_shift = self.counter_shift;
+            let shifted = |r: u8| match counter_shift {
+                Some((c, shift)) if r == c => shift,
+                _ => 0,
+            };
+            let mut disp = p.disp as i64 + shifted(p.base);
+            let index = match p.index {
+                Some(index) => {
+                    disp += shifted(index);
+                    Some(if index == p.base {
+                        base
                     } else {
-                        self.read(b.src, R11)
-                    };
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + Rq(x)]);
-                } else {
-                    dynasm!(self.ops ; .arch x64 ; lea Rq(d), [Rq(s) + b.imm]);
+                        self.read(index, R11)
+                    })
                 }
-                return 2;
-            }
+                None => None,
+            };
+            let disp = i32::try_from(disp).expect("counter_steps keeps displacements in range");
+            self.memory(Form::Lea, d, Mem { base, index, disp }, 0);
+            return 2;
         }
+        let ins = &list[k];
         if let (
             Some(next),
             Op::Alu {
@@ -1018,6 +1190,12 @@ impl Gen<'_> {
         1
     }
 
+    /// An instruction with a memory operand, its displacement in the shortest form (see
+    /// [`encode`]).
+    fn memory(&mut self, form: Form, reg: u8, at: Mem, imm: i32) {
+        self.ops.extend(encode::encode(form, reg, at, imm));
+    }
+
     /// One instruction, keeping track of what r10 holds.
     fn emit(&mut self, ins: &ebpf_sim_vm::program::Instruction) {
         self.insn(ins);
@@ -1042,7 +1220,8 @@ impl Gen<'_> {
 
     /// A loop that is one block closed by a backward conditional jump (see
     /// [`unrollable_loop`]), its head's label already bound. While the budget still covers
-    /// `UNROLL` iterations, they run as `UNROLL` copies of the body with no budget check
+    /// `UNROLL` iterations (`UNROLL_SHORT` for short bodies), they run as as many copies of
+    /// the body with no budget check
     /// between them (none could fail) and one charge for all; the iterations that leave
     /// the loop early charge what they ran on the way out. With less budget left, the
     /// original loop runs, checking at every back edge as the interpreter does.
@@ -1051,29 +1230,79 @@ impl Gen<'_> {
         let compare = Compare::of(last).expect("an unrollable loop ends in a conditional jump");
         let cond = compare.cond;
         let cost = body.len() as u64;
-        let all = cost * UNROLL;
+        let copies = if body.len() <= SHORT_BODY {
+            UNROLL_SHORT
+        } else {
+            UNROLL
+        };
+        let all = cost * copies;
         let head = self.labels[body[0].index];
         let after = self.labels[last.index + last.decoded.slots()];
         let single = self.ops.new_dynamic_label();
         self.flush();
         self.r10_holds = None;
         dynasm!(self.ops ; .arch x64 ; cmp rbp, all as i32 ; jl =>single);
-        let counted = counted_loop(straight, compare);
-        if let Some(below) = counted {
+        let counted = counted_loop(straight, compare, copies);
+        if let Some(c) = counted {
             // The counter stays below the bound through all copies but the last: their
             // exit tests could not exit.
             let x = self.reg(compare.dst);
-            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), below ; jae =>single);
+            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), c.below ; jae =>single);
         }
-        for copy in 1..=UNROLL {
+        let folds = match counted {
+            // The whole body: a register the exit test reads is no accumulator.
+            Some(_) => reductions(body, &self.spares),
+            None => Vec::new(),
+        };
+        let steps = counted.filter(|c| self.counter_steps(straight, compare.dst, c.step, copies));
+        for copy in 1..=copies {
             let mut k = 0;
             while k < straight.len() {
-                k += self.emit_at(straight, k);
+                if let Some(c) = steps {
+                    // Before the step, copy `copy` reads the counter `copy - 1` steps on;
+                    // after it, `copy` steps on, less the steps the last copy has made.
+                    let ahead = if k < c.at { copy - 1 } else { copy };
+                    let made = if copy == copies && k > c.at {
+                        copies
+                    } else {
+                        0
+                    };
+                    let shift = (ahead as i64 - made as i64) * c.step as i64;
+                    self.counter_shift = Some((compare.dst, shift));
+                    if k == c.at {
+                        if copy == copies {
+                            let all_steps = (c.step as i64 * copies as i64) as i32;
+                            self.alu(AluOp::Add, true, false, compare.dst, 0, all_steps);
+                        }
+                        k += 1;
+                        continue;
+                    }
+                }
+                let Some(r) = folds.iter().find(|r| r.at == k) else {
+                    k += self.emit_at(straight, k);
+                    continue;
+                };
+                let i = straight[k].decoded.insn;
+                let reg = matches!(straight[k].decoded.spec.op, Op::Alu { reg: true, .. });
+                let n = r.lanes.len() as u64;
+                let lane = r.lanes[((copy - 1) % n) as usize];
+                // Each lane starts with the value of its first copy.
+                let op = if copy <= n { AluOp::Mov } else { r.op };
+                self.alu(op, r.is64, reg, lane, i.src, i.imm);
+                if copy == copies {
+                    let (&first, rest) = r.lanes.split_first().expect("a reduction has a lane");
+                    for &other in rest {
+                        self.alu(r.op, r.is64, true, first, other, 0);
+                    }
+                    self.alu(r.op, r.is64, true, i.dst, first, 0);
+                }
+                k += 1;
             }
-            if copy < UNROLL && counted.is_some() {
+            self.counter_shift = None;
+            if copy < copies && counted.is_some() {
                 continue;
             }
-            if copy < UNROLL {
+            if copy < copies {
                 let out = self.ops.new_dynamic_label();
                 let charge = (cost * copy) as i32;
                 self.stubs.push(Stub::Cold {
@@ -1124,108 +1353,51 @@ impl Gen<'_> {
             }
             Op::Load { size, signed } => {
                 let d = self.reg(i.dst);
-                match self.address_indexed(i.src, i.off, size, false, false, pc) {
-                    (None, o) => match (size, signed) {
-                        (Size::B, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + o])
-                        }
-                        (Size::H, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + o])
-                        }
-                        (Size::W, false) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + o])
-                        }
-                        (Size::DW, _) => dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + o]),
-                        (Size::B, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + o])
-                        }
-                        (Size::H, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + o])
-                        }
-                        (Size::W, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + o])
-                        }
+                let (index, disp) = self.address_indexed(i.src, i.off, size, false, false, pc);
+                let form = match (size, signed) {
+                    (Size::B, false) => Form::LoadU8,
+                    (Size::H, false) => Form::LoadU16,
+                    (Size::W, false) => Form::LoadU32,
+                    (Size::DW, _) => Form::Load64,
+                    (Size::B, true) => Form::LoadS8,
+                    (Size::H, true) => Form::LoadS16,
+                    (Size::W, true) => Form::LoadS32,
+                };
+                self.memory(
+                    form,
+                    d,
+                    Mem {
+                        base: R10,
+                        index,
+                        disp,
                     },
-                    (Some(x), o) => match (size, signed) {
-                        (Size::B, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), BYTE [r10 + Rq(x) + o])
-                        }
-                        (Size::H, false) => {
-                            dynasm!(self.ops ; .arch x64 ; movzx Rd(d), WORD [r10 + Rq(x) + o])
-                        }
-                        (Size::W, false) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rd(d), DWORD [r10 + Rq(x) + o])
-                        }
-                        (Size::DW, _) => {
-                            dynasm!(self.ops ; .arch x64 ; mov Rq(d), QWORD [r10 + Rq(x) + o])
-                        }
-                        (Size::B, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), BYTE [r10 + Rq(x) + o])
-                        }
-                        (Size::H, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsx Rq(d), WORD [r10 + Rq(x) + o])
-                        }
-                        (Size::W, true) => {
-                            dynasm!(self.ops ; .arch x64 ; movsxd Rq(d), DWORD [r10 + Rq(x) + o])
-                        }
-                    },
-                }
+                    0,
+                );
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
-                let (index, o) = self.address_indexed(i.dst, i.off, size, true, false, pc);
-                let imm = matches!(ins.decoded.spec.op, Op::StoreImm { .. });
-                let (v, s) = if imm {
-                    (i.imm, R9)
-                } else {
-                    (0, self.read(i.src, R9))
+                let (index, disp) = self.address_indexed(i.dst, i.off, size, true, false, pc);
+                let at = Mem {
+                    base: R10,
+                    index,
+                    disp,
                 };
-                match (index, imm, size) {
-                    (None, true, Size::B) => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + o], v as i8)
-                    }
-                    (None, true, Size::H) => {
-                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + o], v as i16)
-                    }
-                    (None, true, Size::W) => dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + o], v),
-                    (None, true, Size::DW) => {
-                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + o], v)
-                    }
-                    (None, false, Size::B) => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + o], Rb(s))
-                    }
-                    (None, false, Size::H) => {
-                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + o], Rw(s))
-                    }
-                    (None, false, Size::W) => {
-                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + o], Rd(s))
-                    }
-                    (None, false, Size::DW) => {
-                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + o], Rq(s))
-                    }
-                    (Some(x), true, Size::B) => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + Rq(x) + o], v as i8)
-                    }
-                    (Some(x), true, Size::H) => {
-                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + Rq(x) + o], v as i16)
-                    }
-                    (Some(x), true, Size::W) => {
-                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + Rq(x) + o], v)
-                    }
-                    (Some(x), true, Size::DW) => {
-                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + Rq(x) + o], v)
-                    }
-                    (Some(x), false, Size::B) => {
-                        dynasm!(self.ops ; .arch x64 ; mov BYTE [r10 + Rq(x) + o], Rb(s))
-                    }
-                    (Some(x), false, Size::H) => {
-                        dynasm!(self.ops ; .arch x64 ; mov WORD [r10 + Rq(x) + o], Rw(s))
-                    }
-                    (Some(x), false, Size::W) => {
-                        dynasm!(self.ops ; .arch x64 ; mov DWORD [r10 + Rq(x) + o], Rd(s))
-                    }
-                    (Some(x), false, Size::DW) => {
-                        dynasm!(self.ops ; .arch x64 ; mov QWORD [r10 + Rq(x) + o], Rq(s))
-                    }
+                if matches!(ins.decoded.spec.op, Op::StoreImm { .. }) {
+                    let form = match size {
+                        Size::B => Form::StoreImm8,
+                        Size::H => Form::StoreImm16,
+                        Size::W => Form::StoreImm32,
+                        Size::DW => Form::StoreImm64,
+                    };
+                    self.memory(form, 0, at, i.imm);
+                } else {
+                    let s = self.read(i.src, R9);
+                    let form = match size {
+                        Size::B => Form::Store8,
+                        Size::H => Form::Store16,
+                        Size::W => Form::Store32,
+                        Size::DW => Form::Store64,
+                    };
+                    self.memory(form, s, at, 0);
                 }
             }
             Op::Atomic { size, op } => self.atomic(size, op, i.dst, i.src, i.off, pc),

@@ -379,6 +379,17 @@ impl OpSpec {
             _ => false,
         }
     }
+
+    /// Whether the `dst` field names a register (rather than being zero by rule).
+    pub fn names_dst(&self) -> bool {
+        self.zero & zero::DST == 0
+    }
+
+    /// Whether the `src` field names a register (rather than being zero by rule or
+    /// selecting the form, as for calls and `lddw`).
+    pub fn names_src(&self) -> bool {
+        self.zero & zero::SRC == 0 && !matches!(self.selector, Selector::Src(_))
+    }
 }
 
 const ALU_OPS: [(AluOp, u8, &str); 14] = [
@@ -787,9 +798,8 @@ pub fn lookup(insn: &Insn, index: usize) -> Result<&'static OpSpec, DecodeError>
             Ok(())
         }
     };
-    let src_is_reg = spec.zero & zero::SRC == 0 && !matches!(spec.selector, Selector::Src(_));
-    reg("dst", insn.dst, spec.zero & zero::DST == 0)?;
-    reg("src", insn.src, src_is_reg)?;
+    reg("dst", insn.dst, spec.names_dst())?;
+    reg("src", insn.src, spec.names_src())?;
     Ok(spec)
 }
 
