@@ -144,6 +144,8 @@ struct Gen<'p> {
     fp_in_r11: bool,
     /// eBPF registers nothing in the program reads or writes (see [`spare_registers`]).
     spares: Vec<u8>,
+    /// The registers the program names, if no others are read (see [`named_registers`]).
+    named: Option<[bool; 11]>,
     /// A counter whose steps an unrolled loop folds (see [`Gen::counter_steps`]), and how
     /// far its register lags behind its value at the instruction being emitted.
     counter_shift: Option<(u8, i64)>,
@@ -180,7 +182,8 @@ pub(crate) fn compile(
         r10_holds: None,
         chains: Vec::new(),
         fp_in_r11: false,
-        spares: spare_registers(program),
+        spares: spare_registers(named_registers(program)),
+        named: named_registers(program),
         counter_shift: None,
         helper_tramp,
         callx_tramp,
@@ -458,23 +461,31 @@ fn names(ins: &ebpf_sim_vm::program::Instruction) -> impl Iterator<Item = u8> {
     dst.into_iter().chain(src)
 }
 
-/// eBPF registers whose host registers the code may use as scratch: no instruction names
-/// them, and nothing reads them implicitly (calls and packet loads read or clobber r0..r5,
-/// packet loads also read r6).
-fn spare_registers(program: &Program) -> Vec<u8> {
+/// Which eBPF registers r0..r10 some instruction names, or `None` when registers are
+/// also read without being named: helpers read r1..r5, a tail call's target any register
+/// (it runs on this program's registers), packet loads r6.
+fn named_registers(program: &Program) -> Option<[bool; 11]> {
     let mut named = [false; 11];
-    let mut implicit = false;
     for ins in program.instructions() {
+        if matches!(
+            ins.decoded.spec.op,
+            Op::Call | Op::Callx | Op::LdAbs { .. } | Op::LdInd { .. }
+        ) {
+            return None;
+        }
         for r in names(ins) {
             named[r as usize] = true;
         }
-        implicit |= matches!(
-            ins.decoded.spec.op,
-            Op::Call | Op::Callx | Op::LdAbs { .. } | Op::LdInd { .. }
-        );
     }
-    let first = if implicit { 7 } else { 1 };
-    (first..FRAME_REG).filter(|&r| !named[r as usize]).collect()
+    Some(named)
+}
+
+/// eBPF registers whose host registers the code may use as scratch: nothing reads them.
+fn spare_registers(named: Option<[bool; 11]>) -> Vec<u8> {
+    match named {
+        Some(named) => (1..FRAME_REG).filter(|&r| !named[r as usize]).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// A register a counted loop's body only folds values into, with one `acc op= x` (op
@@ -649,28 +660,38 @@ impl Gen<'_> {
         let entry = self.ops.offset();
         let main = self.labels[0];
         self.enter();
-        // r1..r5 from the caller's array (8-byte loads: the caller just stored them).
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rax, rsi
-            ; mov rdi, [rax]
-            ; mov rsi, [rax + 8]
-            ; mov rdx, [rax + 16]
-            ; mov rcx, [rax + 24]
-            ; mov r8, [rax + 32]
-            ; xor eax, eax
-            ; xor ebx, ebx
-            ; xor r13d, r13d
-            ; xor r14d, r14d
-            ; xor r15d, r15d
-        );
+        // r1..r5 from the caller's array (8-byte loads: the caller just stored them), r0
+        // and r6..r9 zero; registers nothing reads are left as they are.
+        let read = |r: usize| self.named.is_none_or(|named| named[r]);
+        dynasm!(self.ops ; .arch x64 ; mov rax, rsi);
+        for (r, at) in (1..=5).zip((0..).step_by(8)) {
+            if read(r) {
+                dynasm!(self.ops ; .arch x64 ; mov Rq(MAP[r]), [rax + at]);
+            }
+        }
+        for r in [0, 6, 7, 8, 9] {
+            if r == 0 || read(r) {
+                dynasm!(self.ops ; .arch x64 ; xor Rd(MAP[r]), Rd(MAP[r]));
+            }
+        }
         if self.fp_in_r11 {
             dynasm!(self.ops ; .arch x64 ; mov r11, [r12 + c::FP]);
         }
+        // A run that returns normally leaves through the first epilogue, with rsp as the
+        // call left it; stops from anywhere else (faults, budget) through `exit`, which
+        // resets rsp and leaves the budget for the trampolines (callbacks).
         dynasm!(self.ops
             ; .arch x64
             ; mov rbp, [r12 + c::REMAINING]
             ; call =>main
+            ; add rsp, 8
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbx
+            ; pop rbp
+            ; ret
             ; ->exit:
             ; mov [r12 + c::REMAINING], rbp
             ; mov rsp, [r12 + c::SAVED_RSP]

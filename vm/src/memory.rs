@@ -244,7 +244,8 @@ impl<'a> Memory<'a> {
             count: FIRST_DYNAMIC_REGION as usize,
             kinds,
             stack,
-            dirty_frames: 0,
+            // Frame 0 is mapped by the first reset.
+            dirty_frames: 1,
             owned: vec![None; FIRST_DYNAMIC_REGION as usize],
             far: Vec::new(),
             _borrow: PhantomData,
@@ -390,9 +391,21 @@ impl<'a> Memory<'a> {
     }
 
     /// Clears the stack frames used since the last reset and leaves only frame 0 mapped,
-    /// so every run starts from the same zeroed state.
+    /// so every run starts from the same zeroed state. After a run that wrote nothing
+    /// there (see [`Self::stack_untouched`]) this is one store: a run's fixed cost.
     #[inline]
     pub fn reset_stack(&mut self) {
+        if self.dirty_frames > 0 {
+            self.clear_frames();
+        }
+        // Until a run says otherwise (Self::stack_untouched), frame 0 may be written.
+        self.dirty_frames = 1;
+    }
+
+    /// Zeroes the frames used since the last reset and unmaps all but frame 0 (which no
+    /// run unmaps: only callee frames come and go).
+    #[inline(never)]
+    fn clear_frames(&mut self) {
         let used = self.dirty_frames;
         for (frame, stack) in self
             .stack
@@ -401,17 +414,16 @@ impl<'a> Memory<'a> {
             .take(used)
         {
             stack.fill(0);
-            if frame > 0 {
-                let r = &mut self.fast[STACK_REGION as usize + frame];
-                r.load_limit = 0;
-                r.store_limit = 0;
-            }
+            let limit = if frame == 0 {
+                Region::frame_limit(0)
+            } else {
+                0
+            };
+            let r = &mut self.fast[STACK_REGION as usize + frame];
+            r.load_limit = limit;
+            r.store_limit = limit;
         }
-        let r = &mut self.fast[STACK_REGION as usize];
-        r.load_limit = Region::frame_limit(0);
-        r.store_limit = Region::frame_limit(0);
-        // Until a run says otherwise (Self::stack_untouched), frame 0 may be written.
-        self.dirty_frames = 1;
+        self.dirty_frames = 0;
     }
 
     /// Says the run since the last [`Self::reset_stack`] could not write the stack (its
