@@ -1226,7 +1226,9 @@ fn paired(rounds: usize) {
     }
     let mut medians = Vec::new();
     // EBPF_SIM_JITBENCH_ONLY=a,b: only these programs (`empty` only when named).
-    let only = std::env::var("EBPF_SIM_JITBENCH_ONLY").ok();
+    let only = std::env::var("EBPF_SIM_JITBENCH_ONLY")
+        .ok()
+        .filter(|l| !l.is_empty());
     let chosen = |name: &str| match &only {
         Some(list) => list.split(',').any(|n| n == name),
         None => name != "empty",

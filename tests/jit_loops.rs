@@ -3,8 +3,9 @@
 //! memory. The shapes are the ones the JIT compiles specially: one-block loops (unrolled
 //! while the budget allows, counted loops without their inner exit tests), loops with the
 //! test at the top (repeated at the back edge), chains of equality tests (a jump table),
-//! reductions (accumulator and counter steps folded in the copies), and forward branches
-//! inside loops (counts handed over or charged on the way out).
+//! reductions (accumulator and counter steps folded in the copies), forward branches
+//! inside loops (counts handed over or charged on the way out), and stack traffic. Each
+//! program also runs as code compiled with the verifier's proofs when it verifies.
 //!
 //! `EBPF_SIM_LOOP_CASES` sets the number of programs (default 2,000), `EBPF_SIM_LOOP_SEED`
 //! the first seed; a failure prints its seed and listing.
@@ -90,7 +91,7 @@ fn straight(rng: &mut Rng, min: u64, spread: u64) -> String {
 fn shape(rng: &mut Rng, n: usize) -> String {
     let start = rng.below(6);
     let bound = start + 1 + rng.below(30);
-    match rng.below(6) {
+    match rng.below(7) {
         // One block, counted (now and then the counter steps twice), the counter read as
         // an index (`r = r1; r += counter`, then a load or store through r) before or after
         // its step, or read otherwise.
@@ -224,6 +225,22 @@ fn shape(rng: &mut Rng, n: usize) -> String {
             rng.below(1000),
             straight(rng, 0, 3)
         ),
+        // Stack traffic: a store through a pointer into the frame moved by the counter,
+        // a slot at a constant offset from r10 written and read back, and the bytes
+        // stored read again after the loop (with the verifier's proofs these accesses
+        // are unchecked, through the frame's displacement).
+        6 => {
+            let slot = 8 * (1 + rng.below(4));
+            format!(
+                "mov %r6, 0\nl{n}:\nmov %r3, %r1\nadd %r3, %r6\nldxb %r4, [%r3]\n\
+                 mov %r5, %r10\nadd %r5, %r6\nstxb [%r5-{}], %r4\nstxdw [%r10-{slot}], %r0\n\
+                 {}ldxdw %r2, [%r10-{slot}]\nadd %r0, %r2\nadd %r6, 1\njlt %r6, {bound}, l{n}\n\
+                 ldxb %r2, [%r10-{}]\nadd %r0, %r2\n",
+                64 + 8 * rng.below(4),
+                straight(rng, 0, 3),
+                64 + 8 * rng.below(4) - rng.below(4),
+            )
+        }
         _ => unreachable!(),
     }
 }
@@ -241,11 +258,12 @@ fn loops_match_the_interpreter_under_any_budget() {
     let cases = env("EBPF_SIM_LOOP_CASES", 2_000);
     let first = env("EBPF_SIM_LOOP_SEED", 1);
     let input: Vec<u8> = (0..INPUT as u8).map(|b| b.wrapping_mul(37)).collect();
+    let mut proven = 0;
     for seed in first..first + cases {
         let mut rng = Rng(seed);
         let src = program(&mut rng);
-        let prog = Program::new(assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}")))
-            .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let slots = assemble(&src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let prog = Program::new(slots.clone()).unwrap_or_else(|e| panic!("{e}\n{src}"));
         // Small budgets end inside the loops; large ones let them finish.
         let budget = match rng.below(3) {
             0 => 1 + rng.below(60),
@@ -254,5 +272,19 @@ fn loops_match_the_interpreter_under_any_budget() {
         };
         let [interp, jit] = engines::with_budget(&prog, budget, &input);
         assert_eq!(interp, jit, "seed {seed}, budget {budget}:\n{src}");
+        // The code compiled with the verifier's proofs too, where it accepts the program.
+        if let Some([interp, jit]) = engines::proven_with_budget(&slots, budget, &input) {
+            proven += 1;
+            assert_eq!(
+                interp, jit,
+                "proven code, seed {seed}, budget {budget}:\n{src}"
+            );
+        }
     }
+    // The verifier accepts a good share of these programs (the rest fault or loop too
+    // long for it); those runs are the ones that check the proven code.
+    assert!(
+        proven * 10 >= cases,
+        "only {proven} of {cases} programs verified"
+    );
 }

@@ -146,6 +146,11 @@ struct Gen<'p> {
     spares: Vec<u8>,
     /// The registers the program names, if no others are read (see [`named_registers`]).
     named: Option<[bool; 11]>,
+    /// Host registers (of spare eBPF registers) holding the frame's and the context's
+    /// displacement for the whole run: programs with spares make no calls, so both are
+    /// constant.
+    pinned_stack_delta: Option<u8>,
+    pinned_ctx_delta: Option<u8>,
     /// A counter whose steps an unrolled loop folds (see [`Gen::counter_steps`]), and how
     /// far its register lags behind its value at the instruction being emitted.
     counter_shift: Option<(u8, i64)>,
@@ -182,8 +187,10 @@ pub(crate) fn compile(
         r10_holds: None,
         chains: Vec::new(),
         fp_in_r11: false,
-        spares: spare_registers(named_registers(program)),
+        spares: Vec::new(),
         named: named_registers(program),
+        pinned_stack_delta: None,
+        pinned_ctx_delta: None,
         counter_shift: None,
         helper_tramp,
         callx_tramp,
@@ -192,6 +199,17 @@ pub(crate) fn compile(
     };
     g.chains = switch_chains(program, &g.charging);
     g.fp_in_r11 = frame_pointer_fits_in_r11(program, proven, &g.chains);
+    // Spare registers hold the run's constant displacements first (every proven access
+    // saves a load), then the lanes of reductions.
+    let mut spares = spare_registers(g.named);
+    let proves = |p: Proven| proven.contains(&p);
+    if proves(Proven::Frame) || (!proven.is_empty() && g.fp_in_r11) {
+        g.pinned_stack_delta = spares.pop().map(|r| MAP[r as usize]);
+    }
+    if proves(Proven::Ctx) {
+        g.pinned_ctx_delta = spares.pop().map(|r| MAP[r as usize]);
+    }
+    g.spares = spares;
     let entry = g.prologue();
     let callback = g.callback_entry();
     g.body();
@@ -677,24 +695,31 @@ impl Gen<'_> {
         if self.fp_in_r11 {
             dynasm!(self.ops ; .arch x64 ; mov r11, [r12 + c::FP]);
         }
+        if let Some(d) = self.pinned_stack_delta {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::STACK_DELTA]);
+        }
+        if let Some(d) = self.pinned_ctx_delta {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::CTX_DELTA]);
+        }
         // A run that returns normally leaves through the first epilogue, with rsp as the
         // call left it; stops from anywhere else (faults, budget) through `exit`, which
         // resets rsp and leaves the budget for the trampolines (callbacks).
+        dynasm!(self.ops ; .arch x64 ; mov rbp, [r12 + c::REMAINING] ; call =>main);
+        self.leave();
         dynasm!(self.ops
             ; .arch x64
-            ; mov rbp, [r12 + c::REMAINING]
-            ; call =>main
-            ; add rsp, 8
-            ; pop r15
-            ; pop r14
-            ; pop r13
-            ; pop r12
-            ; pop rbx
-            ; pop rbp
-            ; ret
             ; ->exit:
             ; mov [r12 + c::REMAINING], rbp
             ; mov rsp, [r12 + c::SAVED_RSP]
+        );
+        self.leave();
+        entry
+    }
+
+    /// Back to Rust from the stack `enter` left: the callee-saved registers restored.
+    fn leave(&mut self) {
+        dynasm!(self.ops
+            ; .arch x64
             ; add rsp, 8
             ; pop r15
             ; pop r14
@@ -704,7 +729,6 @@ impl Gen<'_> {
             ; pop rbp
             ; ret
         );
-        entry
     }
 
     /// The entry a helper's callbacks (bpf_loop, for_each) come in through:
@@ -884,18 +908,20 @@ impl Gen<'_> {
         atomic: bool,
         pc: usize,
     ) -> i32 {
-        let (index, disp) = self.address_indexed(base, off, size, store, atomic, pc);
-        if let Some(x) = index {
-            dynasm!(self.ops ; .arch x64 ; add r10, Rq(x));
+        let at = self.address_indexed(base, off, size, store, atomic, pc);
+        if at.base != R10 || at.index.is_some() {
+            self.memory(Form::Lea, R10, Mem { disp: 0, ..at }, 0);
         }
-        disp
+        at.disp
     }
 
-    /// The access as `[r10 + index + displacement]`: r10 the frame's stack top for constant
-    /// offsets from r10 (proven when the program was prepared); for accesses the verifier
-    /// proved inside the current frame or the context (when compiled with its facts), r10
-    /// the displacement from virtual to host addresses and the index the pointer's
-    /// register; otherwise r10 the checked translation. Clobbers r9 and r11.
+    /// The access's host address as a memory operand. Constant offsets from r10 are
+    /// proven inside the frame when the program is prepared: the frame's stack top plus
+    /// the offset. Accesses the verifier proved inside the current frame or the context
+    /// (when compiled with its facts): the pointer's register plus the displacement from
+    /// virtual to host addresses, kept in a register for the run where one is spare, else
+    /// loaded into r10. Otherwise the checked translation, left in r10. Clobbers r9 and
+    /// r11.
     fn address_indexed(
         &mut self,
         base: u8,
@@ -904,27 +930,46 @@ impl Gen<'_> {
         store: bool,
         atomic: bool,
         pc: usize,
-    ) -> (Option<u8>, i32) {
+    ) -> Mem {
+        let disp = off as i32;
         if base == FRAME_REG && in_frame(off, size) {
+            if let (Some(d), true) = (self.pinned_stack_delta, self.fp_in_r11) {
+                return Mem {
+                    base: d,
+                    index: Some(R11),
+                    disp,
+                };
+            }
             self.load_r10(c::STACK_TOP);
-            return (None, off as i32);
+            return Mem {
+                base: R10,
+                index: None,
+                disp,
+            };
         }
-        match self.proven.get(pc).copied().unwrap_or(Proven::No) {
-            Proven::Frame => {
-                let b = self.read(base, R11);
-                self.load_r10(c::STACK_DELTA);
-                (Some(b), off as i32)
-            }
-            Proven::Ctx => {
-                let b = self.read(base, R11);
-                self.load_r10(c::CTX_DELTA);
-                (Some(b), off as i32)
-            }
+        let (pinned, field) = match self.proven.get(pc).copied().unwrap_or(Proven::No) {
+            Proven::Frame => (self.pinned_stack_delta, c::STACK_DELTA),
+            Proven::Ctx => (self.pinned_ctx_delta, c::CTX_DELTA),
             Proven::No | Proven::Elsewhere => {
                 self.r10_holds = None;
                 self.translate(base, off, size.bytes(), store, atomic, pc);
-                (None, -(size.bytes() as i32))
+                let disp = -(size.bytes() as i32);
+                return Mem {
+                    base: R10,
+                    index: None,
+                    disp,
+                };
             }
+        };
+        let b = self.read(base, R11);
+        let base = pinned.unwrap_or_else(|| {
+            self.load_r10(field);
+            R10
+        });
+        Mem {
+            base,
+            index: Some(b),
+            disp,
         }
     }
 
@@ -1374,7 +1419,7 @@ impl Gen<'_> {
             }
             Op::Load { size, signed } => {
                 let d = self.reg(i.dst);
-                let (index, disp) = self.address_indexed(i.src, i.off, size, false, false, pc);
+                let at = self.address_indexed(i.src, i.off, size, false, false, pc);
                 let form = match (size, signed) {
                     (Size::B, false) => Form::LoadU8,
                     (Size::H, false) => Form::LoadU16,
@@ -1384,24 +1429,10 @@ impl Gen<'_> {
                     (Size::H, true) => Form::LoadS16,
                     (Size::W, true) => Form::LoadS32,
                 };
-                self.memory(
-                    form,
-                    d,
-                    Mem {
-                        base: R10,
-                        index,
-                        disp,
-                    },
-                    0,
-                );
+                self.memory(form, d, at, 0);
             }
             Op::StoreImm { size } | Op::StoreReg { size } => {
-                let (index, disp) = self.address_indexed(i.dst, i.off, size, true, false, pc);
-                let at = Mem {
-                    base: R10,
-                    index,
-                    disp,
-                };
+                let at = self.address_indexed(i.dst, i.off, size, true, false, pc);
                 if matches!(ins.decoded.spec.op, Op::StoreImm { .. }) {
                     let form = match size {
                         Size::B => Form::StoreImm8,

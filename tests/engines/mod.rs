@@ -62,3 +62,30 @@ pub fn proven(src: &str, input: &[u8]) -> (ebpf_sim::vm::verifier::Facts, [u64; 
     let r0 = run_pair(&interp, &jit, input).map(|(r, _)| r.unwrap());
     (facts, r0)
 }
+
+/// [`with_budget`] with the JIT's code compiled with the verifier's proofs (raw mode, r1
+/// a block of `input.len()` bytes), when the verifier accepts the program and the JIT
+/// finds something proven.
+#[allow(dead_code)] // not every test binary uses it
+pub fn proven_with_budget(
+    slots: &[ebpf_sim::vm::isa::Insn],
+    budget: u64,
+    input: &[u8],
+) -> Option<[Outcome; 2]> {
+    use ebpf_sim::vm::verifier::{verify, VerifyOptions};
+    let opts = VerifyOptions {
+        raw_ctx_size: Some(input.len() as u32),
+        ..VerifyOptions::new(1, &[])
+    };
+    let facts = verify(slots, &opts).ok()?.facts;
+    let prog = Program::new(slots.to_vec()).ok()?;
+    let config = Config { budget };
+    let interp = Interpreter::new(&prog, conformance_helpers::<()>())
+        .unwrap()
+        .with_config(config);
+    let jit = JitProgram::compile_with_facts(&prog, conformance_helpers::<()>(), &facts)
+        .unwrap()
+        .with_config(config);
+    jit.has_proven_code()
+        .then(|| run_pair(&interp, &jit, input))
+}
