@@ -38,6 +38,7 @@ const RDX: u8 = 2;
 const R9: u8 = 9;
 const R10: u8 = 10;
 const R11: u8 = 11;
+const R12: u8 = 12;
 
 /// x86 register of each eBPF register r0..r9.
 const MAP: [u8; 10] = [0, 7, 6, 2, 1, 8, 3, 13, 14, 15];
@@ -984,18 +985,27 @@ impl Gen<'_> {
             c::REGION_LOAD_LIMIT
         };
         let base = self.read(base, R11);
+        let at = |base: u8, disp: i32| Mem {
+            base,
+            index: None,
+            disp,
+        };
+        if off != 0 {
+            self.memory(Form::Lea, R11, at(base, off as i32), 0);
+        } else if base != R11 {
+            dynasm!(self.ops ; .arch x64 ; mov r11, Rq(base));
+        }
         dynasm!(self.ops
             ; .arch x64
-            ; lea r11, [Rq(base) + off as i32]
             ; mov r9, r11
             ; shr r9, (REGION_SHIFT - REGION_BITS) as i8
             ; and r9d, ((FAST_REGIONS - 1) << REGION_BITS) as i32
-            ; add r9, [r12 + c::FAST]
-            ; lea r10, [r11 + size as i32]
-            ; cmp r10, [r9 + limit]
-            ; jae =>fault
-            ; add r10, [r9 + c::REGION_DELTA]
         );
+        self.memory(Form::Add64, R9, at(R12, c::FAST), 0);
+        self.memory(Form::Lea, R10, at(R11, size as i32), 0);
+        self.memory(Form::Cmp64, R10, at(R9, limit), 0);
+        dynasm!(self.ops ; .arch x64 ; jae =>fault);
+        self.memory(Form::Add64, R10, at(R9, c::REGION_DELTA), 0);
         let resume = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; =>resume);
         let kind = if atomic { 2 } else { store as u64 };

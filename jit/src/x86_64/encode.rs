@@ -43,6 +43,10 @@ pub(crate) enum Form {
     StoreImm64,
     /// `lea r64`.
     Lea,
+    /// `add r64, qword`.
+    Add64,
+    /// `cmp r64, qword`.
+    Cmp64,
 }
 
 impl Form {
@@ -67,6 +71,8 @@ impl Form {
             StoreImm32 => (false, false, &[0xc7], false, 4),
             StoreImm64 => (false, true, &[0xc7], false, 4),
             Lea => (false, true, &[0x8d], false, 0),
+            Add64 => (false, true, &[0x03], false, 0),
+            Cmp64 => (false, true, &[0x3b], false, 0),
         }
     }
 }
@@ -147,6 +153,8 @@ mod tests {
             (@emit $ops:ident, $mem:tt, imm DWORD) => { dynasm!($ops ; .arch x64 ; mov DWORD $mem, imm) };
             (@emit $ops:ident, $mem:tt, imm QWORD) => { dynasm!($ops ; .arch x64 ; mov QWORD $mem, imm) };
             (@emit $ops:ident, $mem:tt, lea) => { dynasm!($ops ; .arch x64 ; lea Rq(reg), $mem) };
+            (@emit $ops:ident, $mem:tt, add) => { dynasm!($ops ; .arch x64 ; add Rq(reg), QWORD $mem) };
+            (@emit $ops:ident, $mem:tt, cmp) => { dynasm!($ops ; .arch x64 ; cmp Rq(reg), QWORD $mem) };
             ($($t:tt)*) => {
                 match m.index {
                     None => assembled(|ops| { with_mem!(@emit ops, [Rq(b) + d], $($t)*) }),
@@ -171,6 +179,8 @@ mod tests {
             StoreImm32 => with_mem!(imm DWORD),
             StoreImm64 => with_mem!(imm QWORD),
             Lea => with_mem!(lea),
+            Add64 => with_mem!(add),
+            Cmp64 => with_mem!(cmp),
         }
     }
 
