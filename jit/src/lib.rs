@@ -278,6 +278,16 @@ impl<C> JitProgram<C> {
         if ctx.status == Status::Ok as u64 {
             return Ok(r0);
         }
+        Err(self.stop_error(&mut ctx, mem))
+    }
+
+    /// The error a run that did not end normally stopped with (kept out of `run_native`,
+    /// whose normal path is the fixed cost of every run).
+    #[cfg(target_arch = "x86_64")]
+    #[cold]
+    #[inline(never)]
+    fn stop_error(&self, ctx: &mut ctx::JitCtx, mem: &Memory<'_>) -> VmError {
+        use ctx::Status;
         let pc = ctx.fault_pc as usize;
         match ctx.status {
             s if s == Status::Memory as u64 => {
@@ -287,23 +297,23 @@ impl<C> JitProgram<C> {
                     1 => Access::Store,
                     _ => Access::Atomic,
                 };
-                Err(VmError::Memory {
+                VmError::Memory {
                     pc,
                     fault: mem.fault(ctx.fault_addr, size, access),
-                })
+                }
             }
-            s if s == Status::Budget as u64 => Err(VmError::Budget {
+            s if s == Status::Budget as u64 => VmError::Budget {
                 pc,
                 budget: self.config.budget,
-            }),
-            s if s == Status::CallDepth as u64 => Err(VmError::CallDepth {
+            },
+            s if s == Status::CallDepth as u64 => VmError::CallDepth {
                 pc,
                 frames: ctx.depth as usize + 2,
-            }),
-            _ => Err(ctx.error.take().unwrap_or(VmError::Internal {
+            },
+            _ => ctx.error.take().unwrap_or(VmError::Internal {
                 pc,
                 what: "JIT code stopped without an error",
-            })),
+            }),
         }
     }
 }
