@@ -1269,7 +1269,12 @@ impl Gen<'_> {
     /// An instruction with a memory operand, its displacement in the shortest form (see
     /// [`encode`]).
     fn memory(&mut self, form: Form, reg: u8, at: Mem, imm: i32) {
-        self.ops.extend(encode::encode(form, reg, at, imm));
+        self.ops.extend(
+            encode::encode(form, reg, at, imm)
+                .as_slice()
+                .iter()
+                .copied(),
+        );
     }
 
     /// One instruction, keeping track of what r10 holds.

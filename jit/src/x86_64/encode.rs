@@ -77,18 +77,47 @@ impl Form {
     }
 }
 
+/// One instruction's bytes (at most 15, x86's limit), without an allocation.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    bytes: [u8; 15],
+    len: usize,
+}
+
+impl Encoded {
+    fn push(&mut self, b: u8) {
+        self.bytes[self.len] = b;
+        self.len += 1;
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for Encoded {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
 /// The bytes of `form` with register operand `reg` (ignored for stores of immediates),
 /// memory operand `m` and immediate `imm` (stores of immediates), with the shortest
 /// displacement that holds `m.disp`.
-pub(crate) fn encode(form: Form, reg: u8, m: Mem, imm: i32) -> Vec<u8> {
-    encode_with(form, reg, m, imm, true)
-}
-
-fn encode_with(form: Form, reg: u8, m: Mem, imm: i32, shortest: bool) -> Vec<u8> {
+pub(crate) fn encode(form: Form, reg: u8, m: Mem, imm: i32) -> Encoded {
     let (operand16, w, opcode, byte_reg, imm_len) = form.encoding();
     let reg = if imm_len > 0 { 0 } else { reg };
     debug_assert!(m.index != Some(4), "rsp cannot be an index");
-    let mut out = Vec::with_capacity(16);
+    let mut out = Encoded {
+        bytes: [0; 15],
+        len: 0,
+    };
     if operand16 {
         out.push(0x66);
     }
@@ -103,7 +132,6 @@ fn encode_with(form: Form, reg: u8, m: Mem, imm: i32, shortest: bool) -> Vec<u8>
     // rbp and r13 as base have no displacement-free form; rsp and r12 need a SIB byte.
     let disp = m.disp.to_le_bytes();
     let (mode, disp) = match (m.disp, i8::try_from(m.disp)) {
-        _ if !shortest => (2, &disp[..]),
         (0, _) if m.base & 7 != 5 => (0, &disp[..0]),
         (_, Ok(_)) => (1, &disp[..1]),
         _ => (2, &disp[..]),
@@ -265,7 +293,8 @@ mod tests {
                     for index in [None, Some(0), Some(5), Some(9), Some(12), Some(13)] {
                         for disp in [0, -2, 127, 128, 0x1234] {
                             let m = Mem { base, index, disp };
-                            let mut ours = meaning(&encode(form, reg, m, -3), opcode.len());
+                            let ours = encode(form, reg, m, -3);
+                            let mut ours = meaning(ours.as_slice(), opcode.len());
                             let mut theirs = meaning(&dynasm_form(form, reg, m, -3), opcode.len());
                             // REX only matters for byte registers 4..7.
                             if !(byte_reg && (4..8).contains(&reg)) {
@@ -289,16 +318,12 @@ mod tests {
     #[test]
     fn short_displacements() {
         let lea = |base, disp| {
-            encode(
-                Form::Lea,
-                0,
-                Mem {
-                    base,
-                    index: None,
-                    disp,
-                },
-                0,
-            )
+            let m = Mem {
+                base,
+                index: None,
+                disp,
+            };
+            encode(Form::Lea, 0, m, 0)
         };
         // lea rax, [rcx]; [rcx + 8]; [rcx + 0x1234]; [r13]; [r12 - 2]
         assert_eq!(lea(1, 0), [0x48, 0x8d, 0x01]);
@@ -330,6 +355,6 @@ mod tests {
             index: None,
             disp: 0,
         };
-        assert_eq!(encode(Form::Store8, 6, m, 0), [0x40, 0x88, 0x30]);
+        assert_eq!(encode(Form::Store8, 6, m, 0).as_slice(), [0x40, 0x88, 0x30]);
     }
 }
