@@ -8,12 +8,17 @@
 //! (negative once exceeded), charged once per path between the points that observe it
 //! (see [`Charging`]), so the count costs a register subtraction, not a memory update.
 //! r12 holds the [`JitCtx`]; r9, r10 and r11 are scratch (r10 often keeps a displacement
-//! loaded from the context for the next proven access).
+//! loaded from the context for the next proven access). In programs without calls, the
+//! registers of eBPF registers the program never names are spare: they hold the frame's
+//! and the context's displacements for the whole run, and the lanes of reductions.
 //!
 //! Beyond one x86 sequence per instruction: small one-block loops are unrolled while the
-//! budget covers it ([`Gen::unrolled_loop`]), switch-like chains of equality tests become
-//! a jump table ([`Gen::dispatch`]), and a few instruction pairs are fused
+//! budget covers it ([`Gen::unrolled_loop`]; in counted loops the counter's steps and
+//! accumulators are folded across the copies), switch-like chains of equality tests
+//! become a jump table ([`Gen::dispatch`]), and a few instruction pairs are fused
 //! ([`Gen::emit_at`]). Each keeps the interpreter's results, faults and budget errors.
+//! Instructions with memory operands are encoded by [`encode`], with the shortest
+//! displacement.
 
 // dynasm! expands register operands to `.into()` calls clippy finds useless.
 #![allow(clippy::useless_conversion)]
