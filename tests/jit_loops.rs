@@ -188,12 +188,18 @@ fn shape(rng: &mut Rng, n: usize) -> String {
         // accumulator only folded into (the copies fold into a spare register first).
         4 => {
             let size = rng.pick(&["b", "h", "w", "dw"]);
-            let op = rng.pick(&["add", "xor", "or", "and", "mul"]);
+            // `sub` does not fold: no accumulator lanes, which leaves a spare register for
+            // the address sum.
+            let op = rng.pick(&["add", "xor", "or", "and", "mul", "sub", "sub"]);
             let w = if rng.chance(25) { "32" } else { "" };
+            // The address from r1, or from a copy of it that the loop moves too (then
+            // not invariant: its sum with the counter cannot be kept across copies).
+            let moving = rng.chance(25);
+            let b = if moving { "r2" } else { "r1" };
             let address = match rng.below(3) {
-                0 => "mov %r3, %r1\nadd %r3, %r6\n".to_string(),
-                1 => "mov %r3, %r6\nadd %r3, %r1\n".to_string(),
-                _ => format!("mov %r3, %r6\nadd %r3, {}\nadd %r3, %r1\n", rng.below(5)),
+                0 => format!("mov %r3, %{b}\nadd %r3, %r6\n"),
+                1 => format!("mov %r3, %r6\nadd %r3, %{b}\n"),
+                _ => format!("mov %r3, %r6\nadd %r3, {}\nadd %r3, %{b}\n", rng.below(5)),
             };
             let value = if rng.chance(80) {
                 "%r4".to_string()
@@ -206,13 +212,23 @@ fn shape(rng: &mut Rng, n: usize) -> String {
                 1 => "xor %r5, %r6\n",
                 _ => "",
             };
+            // Now and then a read through the address of the iteration before, first.
+            let early = if rng.chance(25) {
+                format!("ldxb %r5, [%r3+{}]\nsub %r0, %r5\n", rng.below(4))
+            } else {
+                String::new()
+            };
             // Now and then past the end of the buffer: a fault inside the copies.
             let off = if rng.chance(10) { rng.below(40) } else { rng.below(4) };
+            let (step, bound) = if moving {
+                (1, start + 1 + rng.below(24))
+            } else {
+                (1 + rng.below(3), start + 1 + rng.below(52))
+            };
             format!(
-                "mov %r7, {}\nmov %r6, {start}\nl{n}:\n{address}ldx{size} %r4, [%r3+{off}]\n{extra}{op}{w} %r7, {value}\nadd %r6, {}\njlt %r6, {}, l{n}\nadd %r0, %r7\n",
+                "mov %r7, {}\nmov %r2, %r1\nmov %r3, %r1\nmov %r6, {start}\nl{n}:\n{early}{address}ldx{size} %r4, [%r3+{off}]\n{extra}{op}{w} %r7, {value}\n{}add %r6, {step}\njlt %r6, {bound}, l{n}\nadd %r0, %r7\n",
                 1 + rng.below(7),
-                1 + rng.below(3),
-                start + 1 + rng.below(52),
+                if moving { "add %r2, 1\n" } else { "" },
             )
         }
         // Forward branches inside the loop: a skipped block, an early exit.

@@ -160,6 +160,8 @@ struct Gen<'p> {
     /// A counter whose steps an unrolled loop folds (see [`Gen::counter_steps`]), and how
     /// far its register lags behind its value at the instruction being emitted.
     counter_shift: Option<(u8, i64)>,
+    /// Set while the copies of a loop with a [`Hoist`] are emitted.
+    hoisted: Option<Hoisted>,
     helper_tramp: u64,
     callx_tramp: u64,
     far_tramp: u64,
@@ -198,6 +200,7 @@ pub(crate) fn compile(
         pinned_stack_delta: None,
         pinned_ctx_delta: None,
         counter_shift: None,
+        hoisted: None,
         helper_tramp,
         callx_tramp,
         far_tramp,
@@ -209,7 +212,16 @@ pub(crate) fn compile(
     // saves a load), then the lanes of reductions.
     let mut spares = spare_registers(g.named);
     let proves = |p: Proven| proven.contains(&p);
-    if proves(Proven::Frame) || (!proven.is_empty() && g.fp_in_r11) {
+    // Constant-offset stack accesses use it too, when r11 holds r10.
+    let frame_based = program.instructions().iter().any(|ins| {
+        let i = ins.decoded.insn;
+        match ins.decoded.spec.op {
+            Op::Load { .. } => i.src == FRAME_REG,
+            Op::StoreImm { .. } | Op::StoreReg { .. } => i.dst == FRAME_REG,
+            _ => false,
+        }
+    });
+    if proves(Proven::Frame) || (!proven.is_empty() && g.fp_in_r11 && frame_based) {
         g.pinned_stack_delta = spares.pop().map(|r| MAP[r as usize]);
     }
     if proves(Proven::Ctx) {
@@ -321,6 +333,37 @@ fn unrollable_loop(program: &Program, charging: &Charging, k: usize) -> Option<u
         }
     }
     None
+}
+
+/// In a counted loop whose counter steps are folded (see [`Gen::counter_steps`]): a
+/// `r = b + counter` pair (or `r = counter + imm`) whose `r` only serves as the base of
+/// proven accesses after it in the same copy, `b` unchanged by the loop. In all copies
+/// but the last the pair is left out (the next copy writes `r` again before anything
+/// reads it) and the accesses address `[h + counter + displacement]`, `h` the region's
+/// displacement plus `b` computed once per group; the last copy runs as written, so `r`
+/// ends as the interpreter leaves it.
+#[derive(Clone, Copy)]
+struct Hoist {
+    /// Position of the pair in the body.
+    at: usize,
+    /// The pair's destination.
+    r: u8,
+    /// The loop-invariant operand, if any.
+    base: Option<u8>,
+    /// The pair's immediate (0 for two registers).
+    disp: i32,
+    /// Host register holding the accesses' region displacement for the run.
+    pin: u8,
+}
+
+/// After a [`Hoist`]ed pair left out of a copy: accesses based on `r` address
+/// `[h + counter + disp]`, `disp` including the counter's lag where the pair stood.
+#[derive(Clone, Copy)]
+struct Hoisted {
+    r: u8,
+    h: u8,
+    counter: u8,
+    disp: i32,
 }
 
 /// `dst = base + index + disp` in one `lea` (eBPF registers).
@@ -938,6 +981,16 @@ impl Gen<'_> {
         pc: usize,
     ) -> Mem {
         let disp = off as i32;
+        if let Some(h) = self.hoisted.filter(|h| h.r == base) {
+            let disp = i32::try_from(disp as i64 + h.disp as i64)
+                .expect("Gen::hoist keeps displacements in range");
+            let counter = self.reg(h.counter);
+            return Mem {
+                base: h.h,
+                index: Some(counter),
+                disp,
+            };
+        }
         if base == FRAME_REG && in_frame(off, size) {
             if let (Some(d), true) = (self.pinned_stack_delta, self.fp_in_r11) {
                 return Mem {
@@ -1203,6 +1256,86 @@ impl Gen<'_> {
         true
     }
 
+    /// The [`Hoist`] of a counted loop's body whose counter steps are folded, if one
+    /// qualifies (the first that does).
+    fn hoist(
+        &self,
+        body: &[ebpf_sim_vm::program::Instruction],
+        counter: u8,
+        step: i32,
+        copies: u64,
+    ) -> Option<Hoist> {
+        // The exit test of a counted loop names only the counter.
+        let (_, straight) = body.split_last()?;
+        let writes = |r: u8| {
+            straight
+                .iter()
+                .any(|i| i.decoded.spec.writes_dst() && i.decoded.insn.dst == r)
+        };
+        let most = step as i64 * copies as i64;
+        let mut k = 0;
+        while k < straight.len() {
+            let Some(p) = self.lea_pair(straight, k) else {
+                k += 1;
+                continue;
+            };
+            let at = k;
+            k += 2;
+            let base = match (p.base == counter, p.index) {
+                (true, None) => None,
+                (true, Some(x)) if x != counter => Some(x),
+                (false, Some(x)) if x == counter => Some(p.base),
+                _ => continue,
+            };
+            let r = p.dst;
+            if r == counter || base.is_some_and(|b| b == r || writes(b)) {
+                continue;
+            }
+            // Every other instruction naming `r`: a proven load or store based on it,
+            // after the pair, all in one region whose displacement is in a register.
+            let mut pin = None;
+            let mut uses = 0;
+            let qualifies = straight.iter().enumerate().all(|(j, ins)| {
+                if j == at || j == at + 1 || !names(ins).any(|n| n == r) {
+                    return true;
+                }
+                let i = ins.decoded.insn;
+                let based = match ins.decoded.spec.op {
+                    Op::Load { .. } => i.src == r && i.dst != r,
+                    Op::StoreImm { .. } => i.dst == r,
+                    Op::StoreReg { .. } => i.dst == r && i.src != r,
+                    _ => false,
+                };
+                let region = match self.proven.get(ins.index) {
+                    Some(Proven::Frame) => self.pinned_stack_delta,
+                    Some(Proven::Ctx) => self.pinned_ctx_delta,
+                    _ => None,
+                };
+                let fits = i32::try_from(i.off as i64 + p.disp as i64 + most).is_ok()
+                    && i32::try_from(i.off as i64 + p.disp as i64).is_ok();
+                uses += 1;
+                match (based && j > at + 1 && fits, region, pin) {
+                    (true, Some(h), None) => {
+                        pin = Some(h);
+                        true
+                    }
+                    (true, Some(h), Some(p)) => h == p,
+                    _ => false,
+                }
+            });
+            if qualifies && uses > 0 {
+                return Some(Hoist {
+                    at,
+                    r,
+                    base,
+                    disp: p.disp,
+                    pin: pin?,
+                });
+            }
+        }
+        None
+    }
+
     /// Instruction `k`, or it and the next one together; returns how many it took. When
     /// nothing jumps to the second: `r = s; r += x` (pointer arithmetic, mostly) becomes
     /// `lea r, [s + x]`, and `r &= 1; r *= k` a conditional move.
@@ -1341,6 +1474,29 @@ impl Gen<'_> {
             None => Vec::new(),
         };
         let steps = counted.filter(|c| self.counter_steps(straight, compare.dst, c.step, copies));
+        let hoist = steps.and_then(|c| self.hoist(body, compare.dst, c.step, copies));
+        let lanes: usize = folds.iter().map(|r| r.lanes.len()).sum();
+        let hoisted = match hoist {
+            Some(h) => match h.base {
+                // `h` = the region's displacement + the invariant operand, once per group.
+                Some(b) => match self.spares.get(lanes..).and_then(|s| s.last()).copied() {
+                    Some(spare) => {
+                        let host = MAP[spare as usize];
+                        let b = self.read(b, R11);
+                        let sum = Mem {
+                            base: h.pin,
+                            index: Some(b),
+                            disp: 0,
+                        };
+                        self.memory(Form::Lea, host, sum, 0);
+                        Some((h, host))
+                    }
+                    None => None,
+                },
+                None => Some((h, h.pin)),
+            },
+            None => None,
+        };
         for copy in 1..=copies {
             let mut k = 0;
             while k < straight.len() {
@@ -1355,6 +1511,20 @@ impl Gen<'_> {
                     };
                     let shift = (ahead as i64 - made as i64) * c.step as i64;
                     self.counter_shift = Some((compare.dst, shift));
+                    if let Some((h, host)) = hoisted.filter(|(h, _)| h.at == k && copy < copies) {
+                        // `r` would be `b + counter + disp` with the counter as it reads
+                        // here: the accesses after this point use that address.
+                        let disp = i32::try_from(h.disp as i64 + shift)
+                            .expect("Gen::hoist keeps displacements in range");
+                        self.hoisted = Some(Hoisted {
+                            r: h.r,
+                            h: host,
+                            counter: compare.dst,
+                            disp,
+                        });
+                        k += 2;
+                        continue;
+                    }
                     if k == c.at {
                         if copy == copies {
                             let all_steps = (c.step as i64 * copies as i64) as i32;
@@ -1385,6 +1555,7 @@ impl Gen<'_> {
                 k += 1;
             }
             self.counter_shift = None;
+            self.hoisted = None;
             if copy < copies && counted.is_some() {
                 continue;
             }
