@@ -118,10 +118,15 @@ mod tail_calls {
     /// 1: r0 = 7, tail call slot 1 (empty) then slot 9 (out of range): r0 stays 7.
     /// 2: call a function that tail calls slot 2 (program 0): the chain's exit returns to
     ///    the caller, which adds 100.
-    const PROGRAMS: [&str; 3] = [
+    /// 3: tail call slot 3 (program 4).
+    /// 4: a leaf without calls, whose own code would keep r10 in a register: entered by
+    ///    a tail call, it must still read r10 as the frame's pointer.
+    const PROGRAMS: [&str; 5] = [
         "call 99\nmov %r3, 0\ncall 12\nexit",
         "mov %r0, 7\nmov %r3, 1\ncall 12\nmov %r3, 9\ncall 12\nexit",
         "call local f\nadd %r0, 100\nexit\nf:\nmov %r0, 5\nmov %r3, 2\ncall 12\nexit",
+        "mov %r3, 3\ncall 12\nexit",
+        "mov %r0, %r10\nstxdw [%r10-8], %r0\nldxdw %r0, [%r10-8]\nexit",
     ];
 
     fn helpers() -> Helpers<Env> {
@@ -144,7 +149,7 @@ mod tail_calls {
             .iter()
             .map(|p| JitProgram::compile(p, helpers()).unwrap())
             .collect();
-        let slots = vec![Some(0), None, Some(0)];
+        let slots = vec![Some(0), None, Some(0), Some(4)];
         let mut a = Env {
             slots: slots.clone(),
             entries: 0,
@@ -174,6 +179,13 @@ mod tail_calls {
         for outcome in run_both(1) {
             assert_eq!(outcome, (Ok(7), 0));
         }
+    }
+
+    #[test]
+    fn a_tail_call_target_reads_r10_as_its_frame_pointer() {
+        let [interp, jit] = run_both(3);
+        assert_eq!(interp, jit);
+        assert_eq!(interp.0, Ok(ebpf_sim::vm::memory::frame_pointer(0)));
     }
 
     #[test]

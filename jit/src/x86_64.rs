@@ -122,7 +122,7 @@ pub(crate) struct Compiled {
     /// The prologue, inside `code`.
     /// `entry(ctx, &[r1, r2, r3, r4, r5])`.
     pub entry: extern "C" fn(*mut c::JitCtx, *const [u64; 5]) -> u64,
-    /// Address of the program's first instruction, where tail calls land.
+    /// Where tail calls land: the run-wide registers set, then the first instruction.
     pub body: u64,
     /// Function entries for callx; boxed so its address, embedded in the code, is stable.
     /// Only generated code reads it (through that address).
@@ -230,6 +230,9 @@ pub(crate) fn compile(
     g.spares = spares;
     let entry = g.prologue();
     let callback = g.callback_entry();
+    // Tail calls land here and fall into the program's first instruction.
+    let tail_entry = g.ops.offset();
+    g.load_run_registers();
     g.body();
     g.emit_stubs();
     let offset_of = |g: &Gen, i: usize| g.ops.labels().resolve_dynamic(g.labels[i]).ok();
@@ -242,7 +245,7 @@ pub(crate) fn compile(
                 .map(|o| o.0)
         })
         .collect();
-    let body = offset_of(&g, 0).ok_or("the first instruction has no code")?;
+    offset_of(&g, 0).ok_or("the first instruction has no code")?;
     g.ops.commit().map_err(|e| e.to_string())?;
     let code = g
         .ops
@@ -258,7 +261,7 @@ pub(crate) fn compile(
         )
     };
     Ok(Compiled {
-        body: code.ptr(body) as u64,
+        body: code.ptr(tail_entry) as u64,
         code,
         entry,
         functions,
@@ -741,15 +744,7 @@ impl Gen<'_> {
                 dynasm!(self.ops ; .arch x64 ; xor Rd(MAP[r]), Rd(MAP[r]));
             }
         }
-        if self.fp_in_r11 {
-            dynasm!(self.ops ; .arch x64 ; mov r11, [r12 + c::FP]);
-        }
-        if let Some(d) = self.pinned_stack_delta {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::STACK_DELTA]);
-        }
-        if let Some(d) = self.pinned_ctx_delta {
-            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::CTX_DELTA]);
-        }
+        self.load_run_registers();
         // A run that returns normally leaves through the first epilogue, with rsp as the
         // call left it; stops from anywhere else (faults, budget) through `exit`, which
         // resets rsp and leaves the budget for the trampolines (callbacks).
@@ -763,6 +758,22 @@ impl Gen<'_> {
         );
         self.leave();
         entry
+    }
+
+    /// The registers that hold a value for the whole run: r11 = r10 (see
+    /// [`frame_pointer_fits_in_r11`]) and the pinned displacements. The prologue sets
+    /// them, and so does the entry tail calls land on (they arrive from another
+    /// program's code, which keeps other things there).
+    fn load_run_registers(&mut self) {
+        if self.fp_in_r11 {
+            dynasm!(self.ops ; .arch x64 ; mov r11, [r12 + c::FP]);
+        }
+        if let Some(d) = self.pinned_stack_delta {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::STACK_DELTA]);
+        }
+        if let Some(d) = self.pinned_ctx_delta {
+            dynasm!(self.ops ; .arch x64 ; mov Rq(d), [r12 + c::CTX_DELTA]);
+        }
     }
 
     /// Back to Rust from the stack `enter` left: the callee-saved registers restored.
