@@ -213,14 +213,10 @@ pub(crate) fn compile(
     let mut spares = spare_registers(g.named);
     let proves = |p: Proven| proven.contains(&p);
     // Constant-offset stack accesses use it too, when r11 holds r10.
-    let frame_based = program.instructions().iter().any(|ins| {
-        let i = ins.decoded.insn;
-        match ins.decoded.spec.op {
-            Op::Load { .. } => i.src == FRAME_REG,
-            Op::StoreImm { .. } | Op::StoreReg { .. } => i.dst == FRAME_REG,
-            _ => false,
-        }
-    });
+    let frame_based = program
+        .instructions()
+        .iter()
+        .any(|ins| access(ins).is_some_and(|(base, _)| base == FRAME_REG));
     if proves(Proven::Frame) || (!proven.is_empty() && g.fp_in_r11 && frame_based) {
         g.pinned_stack_delta = spares.pop().map(|r| MAP[r as usize]);
     }
@@ -245,7 +241,6 @@ pub(crate) fn compile(
                 .map(|o| o.0)
         })
         .collect();
-    offset_of(&g, 0).ok_or("the first instruction has no code")?;
     g.ops.commit().map_err(|e| e.to_string())?;
     let code = g
         .ops
@@ -367,6 +362,17 @@ struct Hoisted {
     h: u8,
     counter: u8,
     disp: i32,
+}
+
+/// How the copies of an unrolled loop depart from its body (see [`Gen::emit_copy`]).
+struct CopyPlan<'a> {
+    copies: u64,
+    counter: u8,
+    /// The counter's steps are folded (see [`Gen::counter_steps`]).
+    steps: Option<Counted>,
+    /// An address sum kept across the copies, and the host register holding its `h`.
+    hoist: Option<(Hoist, u8)>,
+    folds: &'a [Reduction],
 }
 
 /// `dst = base + index + disp` in one `lea` (eBPF registers).
@@ -550,6 +556,16 @@ fn named_registers(program: &Program) -> Option<[bool; 11]> {
     Some(named)
 }
 
+/// The register a load or store addresses through, and its size.
+fn access(ins: &ebpf_sim_vm::program::Instruction) -> Option<(u8, Size)> {
+    let i = ins.decoded.insn;
+    match ins.decoded.spec.op {
+        Op::Load { size, .. } => Some((i.src, size)),
+        Op::StoreImm { size } | Op::StoreReg { size } => Some((i.dst, size)),
+        _ => None,
+    }
+}
+
 /// eBPF registers whose host registers the code may use as scratch: nothing reads them.
 fn spare_registers(named: Option<[bool; 11]>) -> Vec<u8> {
     match named {
@@ -625,18 +641,15 @@ fn frame_pointer_fits_in_r11(
 ) -> bool {
     let instructions = program.instructions();
     instructions.iter().enumerate().all(|(k, ins)| {
-        let i = ins.decoded.insn;
-        let proven_access = |base: u8, size: Size| {
-            matches!(proven.get(ins.index), Some(Proven::Frame | Proven::Ctx))
-                || (base == FRAME_REG && in_frame(i.off, size))
-        };
-        let fits = match ins.decoded.spec.op {
-            Op::Alu { op, .. } => {
+        let fits = match (ins.decoded.spec.op, access(ins)) {
+            (_, Some((base, size))) => {
+                matches!(proven.get(ins.index), Some(Proven::Frame | Proven::Ctx))
+                    || (base == FRAME_REG && in_frame(ins.decoded.insn.off, size))
+            }
+            (Op::Alu { op, .. }, _) => {
                 !matches!(op, AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod)
             }
-            Op::End { .. } | Op::Lddw | Op::Ja { .. } | Op::Jmp { .. } | Op::Exit => true,
-            Op::Load { size, .. } => proven_access(i.src, size),
-            Op::StoreImm { size } | Op::StoreReg { size } => proven_access(i.dst, size),
+            (Op::End { .. } | Op::Lddw | Op::Ja { .. } | Op::Jmp { .. } | Op::Exit, _) => true,
             _ => false,
         };
         fits && chains[k].is_none()
@@ -1311,12 +1324,9 @@ impl Gen<'_> {
                     return true;
                 }
                 let i = ins.decoded.insn;
-                let based = match ins.decoded.spec.op {
-                    Op::Load { .. } => i.src == r && i.dst != r,
-                    Op::StoreImm { .. } => i.dst == r,
-                    Op::StoreReg { .. } => i.dst == r && i.src != r,
-                    _ => false,
-                };
+                // `r` the base, and named nowhere else (not loaded into, not stored).
+                let based = access(ins).is_some_and(|(base, _)| base == r)
+                    && names(ins).filter(|&n| n == r).count() == 1;
                 let region = match self.proven.get(ins.index) {
                     Some(Proven::Frame) => self.pinned_stack_delta,
                     Some(Proven::Ctx) => self.pinned_ctx_delta,
@@ -1448,6 +1458,103 @@ impl Gen<'_> {
         }
     }
 
+    /// `h` of a [`Hoist`] (the region's displacement plus the invariant operand) in the
+    /// spare register the reductions' lanes leave, computed once per group; the
+    /// displacement's own register when there is no operand. `None` without a spare.
+    fn hoist_sum(&mut self, h: Hoist, lanes: usize) -> Option<(Hoist, u8)> {
+        let Some(b) = h.base else {
+            return Some((h, h.pin));
+        };
+        let spare = *self.spares.get(lanes..)?.last()?;
+        let host = MAP[spare as usize];
+        let b = self.read(b, R11);
+        let sum = Mem {
+            base: h.pin,
+            index: Some(b),
+            disp: 0,
+        };
+        self.memory(Form::Lea, host, sum, 0);
+        Some((h, host))
+    }
+
+    /// Copy `copy` (of `plan.copies`) of an unrolled loop's body without its exit test:
+    /// folded counter steps, a left-out address sum and reductions as `plan` says.
+    fn emit_copy(
+        &mut self,
+        straight: &[ebpf_sim_vm::program::Instruction],
+        copy: u64,
+        plan: &CopyPlan,
+    ) {
+        let last = copy == plan.copies;
+        let mut k = 0;
+        while k < straight.len() {
+            if let Some(c) = plan.steps {
+                // Before the step, copy `copy` reads the counter `copy - 1` steps on;
+                // after it, `copy` steps on, less the steps the last copy has made.
+                let ahead = if k < c.at { copy - 1 } else { copy };
+                let made = if last && k > c.at { plan.copies } else { 0 };
+                let shift = (ahead as i64 - made as i64) * c.step as i64;
+                self.counter_shift = Some((plan.counter, shift));
+                if let Some((h, host)) = plan.hoist.filter(|(h, _)| h.at == k && !last) {
+                    // `r` would be `b + counter + disp` with the counter as it reads here:
+                    // the accesses after this point use that address.
+                    let disp = i32::try_from(h.disp as i64 + shift)
+                        .expect("Gen::hoist keeps displacements in range");
+                    self.hoisted = Some(Hoisted {
+                        r: h.r,
+                        h: host,
+                        counter: plan.counter,
+                        disp,
+                    });
+                    k += 2;
+                    continue;
+                }
+                if k == c.at {
+                    if last {
+                        let all_steps = (c.step as i64 * plan.copies as i64) as i32;
+                        self.alu(AluOp::Add, true, false, plan.counter, 0, all_steps);
+                    }
+                    k += 1;
+                    continue;
+                }
+            }
+            match plan.folds.iter().find(|r| r.at == k) {
+                Some(r) => {
+                    self.fold(r, &straight[k], copy, last);
+                    k += 1;
+                }
+                None => k += self.emit_at(straight, k),
+            }
+        }
+        self.counter_shift = None;
+        self.hoisted = None;
+    }
+
+    /// `acc op= x` of a [`Reduction`] in copy `copy`: into the copy's lane, and in the
+    /// last copy the lanes into `acc`.
+    fn fold(
+        &mut self,
+        r: &Reduction,
+        ins: &ebpf_sim_vm::program::Instruction,
+        copy: u64,
+        last: bool,
+    ) {
+        let i = ins.decoded.insn;
+        let reg = matches!(ins.decoded.spec.op, Op::Alu { reg: true, .. });
+        let n = r.lanes.len() as u64;
+        let lane = r.lanes[((copy - 1) % n) as usize];
+        // Each lane starts with the value of its first copy.
+        let op = if copy <= n { AluOp::Mov } else { r.op };
+        self.alu(op, r.is64, reg, lane, i.src, i.imm);
+        if last {
+            let (&first, rest) = r.lanes.split_first().expect("a reduction has a lane");
+            for &other in rest {
+                self.alu(r.op, r.is64, true, first, other, 0);
+            }
+            self.alu(r.op, r.is64, true, i.dst, first, 0);
+        }
+    }
+
     /// A loop that is one block closed by a backward conditional jump (see
     /// [`unrollable_loop`]), its head's label already bound. While the budget still covers
     /// `UNROLL` iterations (`UNROLL_SHORT` for short bodies), they run as as many copies of
@@ -1487,86 +1594,15 @@ impl Gen<'_> {
         let steps = counted.filter(|c| self.counter_steps(straight, compare.dst, c.step, copies));
         let hoist = steps.and_then(|c| self.hoist(body, compare.dst, c.step, copies));
         let lanes: usize = folds.iter().map(|r| r.lanes.len()).sum();
-        let hoisted = match hoist {
-            Some(h) => match h.base {
-                // `h` = the region's displacement + the invariant operand, once per group.
-                Some(b) => match self.spares.get(lanes..).and_then(|s| s.last()).copied() {
-                    Some(spare) => {
-                        let host = MAP[spare as usize];
-                        let b = self.read(b, R11);
-                        let sum = Mem {
-                            base: h.pin,
-                            index: Some(b),
-                            disp: 0,
-                        };
-                        self.memory(Form::Lea, host, sum, 0);
-                        Some((h, host))
-                    }
-                    None => None,
-                },
-                None => Some((h, h.pin)),
-            },
-            None => None,
+        let plan = CopyPlan {
+            copies,
+            counter: compare.dst,
+            steps,
+            hoist: hoist.and_then(|h| self.hoist_sum(h, lanes)),
+            folds: &folds,
         };
         for copy in 1..=copies {
-            let mut k = 0;
-            while k < straight.len() {
-                if let Some(c) = steps {
-                    // Before the step, copy `copy` reads the counter `copy - 1` steps on;
-                    // after it, `copy` steps on, less the steps the last copy has made.
-                    let ahead = if k < c.at { copy - 1 } else { copy };
-                    let made = if copy == copies && k > c.at {
-                        copies
-                    } else {
-                        0
-                    };
-                    let shift = (ahead as i64 - made as i64) * c.step as i64;
-                    self.counter_shift = Some((compare.dst, shift));
-                    if let Some((h, host)) = hoisted.filter(|(h, _)| h.at == k && copy < copies) {
-                        // `r` would be `b + counter + disp` with the counter as it reads
-                        // here: the accesses after this point use that address.
-                        let disp = i32::try_from(h.disp as i64 + shift)
-                            .expect("Gen::hoist keeps displacements in range");
-                        self.hoisted = Some(Hoisted {
-                            r: h.r,
-                            h: host,
-                            counter: compare.dst,
-                            disp,
-                        });
-                        k += 2;
-                        continue;
-                    }
-                    if k == c.at {
-                        if copy == copies {
-                            let all_steps = (c.step as i64 * copies as i64) as i32;
-                            self.alu(AluOp::Add, true, false, compare.dst, 0, all_steps);
-                        }
-                        k += 1;
-                        continue;
-                    }
-                }
-                let Some(r) = folds.iter().find(|r| r.at == k) else {
-                    k += self.emit_at(straight, k);
-                    continue;
-                };
-                let i = straight[k].decoded.insn;
-                let reg = matches!(straight[k].decoded.spec.op, Op::Alu { reg: true, .. });
-                let n = r.lanes.len() as u64;
-                let lane = r.lanes[((copy - 1) % n) as usize];
-                // Each lane starts with the value of its first copy.
-                let op = if copy <= n { AluOp::Mov } else { r.op };
-                self.alu(op, r.is64, reg, lane, i.src, i.imm);
-                if copy == copies {
-                    let (&first, rest) = r.lanes.split_first().expect("a reduction has a lane");
-                    for &other in rest {
-                        self.alu(r.op, r.is64, true, first, other, 0);
-                    }
-                    self.alu(r.op, r.is64, true, i.dst, first, 0);
-                }
-                k += 1;
-            }
-            self.counter_shift = None;
-            self.hoisted = None;
+            self.emit_copy(straight, copy, &plan);
             if copy < copies && counted.is_some() {
                 continue;
             }
