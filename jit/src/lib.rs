@@ -60,6 +60,11 @@ pub struct JitProgram<C> {
     proven: Option<(x86_64::Compiled, CtxNeeds)>,
     touches_stack: bool,
     helpers: Helpers<C>,
+    /// The helper call instructions, resolved; boxed so the addresses the code embeds
+    /// stay valid when the program moves. Only generated code reads them.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(dead_code)]
+    sites: Box<[ctx::HelperSite<C>]>,
     config: Config,
 }
 
@@ -99,11 +104,33 @@ impl<C> JitProgram<C> {
         helpers.check_calls(program).map_err(JitError::Vm)?;
         #[cfg(target_arch = "x86_64")]
         {
+            let sites: Box<[ctx::HelperSite<C>]> = program
+                .instructions()
+                .iter()
+                .filter(|ins| ins.decoded.spec.op == ebpf_sim_vm::isa::Op::Call)
+                .filter(|ins| ins.target.is_none())
+                .filter_map(|ins| {
+                    let id = ins.decoded.insn.imm as u32 as u64;
+                    // check_calls found every one.
+                    let h = helpers.get(id)?;
+                    Some(ctx::HelperSite {
+                        func: h.func,
+                        name: h.name,
+                        id,
+                        pc: ins.index,
+                    })
+                })
+                .collect();
+            let mut site_of = vec![0u64; program.len()];
+            for site in sites.iter() {
+                site_of[site.pc] = site as *const ctx::HelperSite<C> as u64;
+            }
             let compile = |proven: &[Proven]| {
                 x86_64::compile(
                     program,
                     proven,
-                    ctx::helper_trampoline::<C> as *const () as u64,
+                    &site_of,
+                    ctx::helper_entry::<C> as *const () as u64,
                     ctx::callx_trampoline::<C> as *const () as u64,
                 )
                 .map_err(JitError::Code)
@@ -130,6 +157,7 @@ impl<C> JitProgram<C> {
                 proven,
                 touches_stack: program.touches_stack(),
                 helpers,
+                sites,
                 config: Config::default(),
             })
         }
@@ -205,6 +233,12 @@ impl<C> JitProgram<C> {
         &self.helpers as *const Helpers<C> as *const ()
     }
 
+    /// The function table of the code tail calls land in.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn functions_ptr(&self) -> *const ctx::FunctionTable {
+        &*self.compiled.functions
+    }
+
     #[cfg(target_arch = "x86_64")]
     fn run_native(
         &self,
@@ -258,6 +292,7 @@ impl<C> JitProgram<C> {
             env: env as *mut C as *mut (),
             mem: mem as *mut Memory<'_> as *mut (),
             helpers: self.helpers_ptr(),
+            functions: &*code.functions,
             programs: programs.as_ptr() as *const (),
             nprograms: programs.len(),
             tail_calls: 0,
@@ -267,7 +302,7 @@ impl<C> JitProgram<C> {
         let entry = code.entry;
         // Generated code only touches memory through the region table (checked accesses)
         // or the current frame's stack (proven accesses), and calls back only through the
-        // trampolines, which use the pointers stored above.
+        // Rust functions of `ctx`, which use the pointers stored above.
         let r0 = entry(&mut ctx, &args);
         // Frames left mapped by a fault stay so, as in the interpreter, until the next
         // run's reset: the fault is explained against the state it happened in.

@@ -1,7 +1,9 @@
 //! x86_64 code generation.
 //!
 //! Register mapping (as the kernel's JIT): r0 rax, r1 rdi, r2 rsi, r3 rdx, r4 rcx, r5 r8,
-//! r6 rbx, r7 r13, r8 r14, r9 r15. r10's virtual value lives in the context, as does the
+//! r6 rbx, r7 r13, r8 r14, r9 r15: r1..r5 are where the native calling convention passes the
+//! first five arguments, so a helper call leaves them in place ([`Gen::helper_call`]).
+//! r10's virtual value lives in the context, as does the
 //! host address of the current frame's stack top (proven-in-frame stack accesses are a
 //! load of it and `[r10 + off]`); in one-function programs that need no scratch r11, r11
 //! holds r10's value for the whole run. rbp holds the instruction budget still left
@@ -69,8 +71,9 @@ enum Stub {
         label: DynamicLabel,
         pc: usize,
     },
-    /// Continue at the tail call target in r11; the jump never returns.
-    TailJump {
+    /// A helper call returned rdx = [`c::STOP`] (leave) or a tail call's target address
+    /// (continue there, in this frame, on the registers the entry left in the context).
+    HelperStop {
         label: DynamicLabel,
     },
     /// A backward conditional jump found the budget spent: the budget error if the jump is
@@ -124,9 +127,8 @@ pub(crate) struct Compiled {
     pub entry: extern "C" fn(*mut c::JitCtx, *const [u64; 5]) -> u64,
     /// Where tail calls land: the run-wide registers set, then the first instruction.
     pub body: u64,
-    /// Function entries for callx; boxed so its address, embedded in the code, is stable.
-    /// Only generated code reads it (through that address).
-    #[allow(dead_code)]
+    /// Function entries for callx and callbacks; boxed so its address, embedded in the
+    /// code and stored in the context, is stable.
     pub functions: Box<FunctionTable>,
 }
 
@@ -162,7 +164,12 @@ struct Gen<'p> {
     counter_shift: Option<(u8, i64)>,
     /// Set while the copies of a loop with a [`Hoist`] are emitted.
     hoisted: Option<Hoisted>,
-    helper_tramp: u64,
+    /// Per slot, the address of the helper call site there (see [`c::HelperSite`]).
+    sites: &'p [u64],
+    /// Per slot, the registers r1..r5 (bit r) a helper call there must keep (see
+    /// [`args_live_after_calls`]).
+    args_live: Vec<u8>,
+    helper_entry: u64,
     callx_tramp: u64,
     far_tramp: u64,
     functions: *const FunctionTable,
@@ -171,7 +178,8 @@ struct Gen<'p> {
 pub(crate) fn compile(
     program: &Program,
     proven: &[Proven],
-    helper_tramp: u64,
+    sites: &[u64],
+    helper_entry: u64,
     callx_tramp: u64,
 ) -> Result<Compiled, String> {
     let far_tramp = c::far_trampoline as *const () as u64;
@@ -201,7 +209,9 @@ pub(crate) fn compile(
         pinned_ctx_delta: None,
         counter_shift: None,
         hoisted: None,
-        helper_tramp,
+        sites,
+        args_live: args_live_after_calls(program),
+        helper_entry,
         callx_tramp,
         far_tramp,
         functions: &*functions,
@@ -556,6 +566,85 @@ fn named_registers(program: &Program) -> Option<[bool; 11]> {
     Some(named)
 }
 
+/// r1..r5 as bits 1..=5 of a mask.
+const ARG_REGS: u8 = 0b11_1110;
+
+/// Per slot: for a helper call there, the argument registers r1..r5 (bit r) some path
+/// after the call may read before writing. The interpreter keeps them across helper
+/// calls; JIT code calls helpers natively, which clobbers them, so it saves and reloads
+/// these (none, in code the kernel's verifier would accept: it forbids such reads).
+/// Conservative where it cannot know: a call, `callx` or helper call reads all five (a
+/// helper its arguments, a tail call's target every register), and so does the code a
+/// function returns to.
+fn args_live_after_calls(program: &Program) -> Vec<u8> {
+    let instructions = program.instructions();
+    let n = instructions.len();
+    let position = |slot: usize| program.position(slot);
+    // The main function ends where the next function starts; its exit returns from the
+    // run unless something can call slot 0 (a local call to it, or any callx).
+    let main_end = instructions
+        .iter()
+        .position(|ins| ins.index > 0 && program.is_function_entry(ins.index))
+        .unwrap_or(n);
+    let main_is_called = instructions.iter().any(|ins| match ins.decoded.spec.op {
+        Op::Call => ins.target == Some(0),
+        Op::Callx => true,
+        _ => false,
+    });
+    let bit = |r: u8| if (1..=5).contains(&r) { 1u8 << r } else { 0 };
+    let (reads, writes): (Vec<u8>, Vec<u8>) = instructions
+        .iter()
+        .map(|ins| {
+            let (op, i) = (ins.decoded.spec.op, ins.decoded.insn);
+            let src = if ins.decoded.spec.names_src() {
+                bit(i.src)
+            } else {
+                0
+            };
+            match op {
+                Op::Alu {
+                    op: AluOp::Mov | AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32,
+                    ..
+                } => (src, bit(i.dst)),
+                Op::Alu { .. } | Op::End { .. } => (src | bit(i.dst), bit(i.dst)),
+                Op::Load { .. } => (src, bit(i.dst)),
+                Op::Lddw => (0, bit(i.dst)),
+                Op::Call | Op::Callx => (ARG_REGS, 0),
+                _ => (names(ins).map(bit).fold(0, |a, b| a | b), 0),
+            }
+        })
+        .unzip();
+    let mut live_in = vec![0u8; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for k in (0..n).rev() {
+            let ins = &instructions[k];
+            let next = |k: usize| live_in.get(k + 1).copied().unwrap_or(ARG_REGS);
+            let at = |slot: Option<usize>| slot.and_then(position).map_or(ARG_REGS, |t| live_in[t]);
+            let out = match ins.decoded.spec.op {
+                Op::Exit if k < main_end && !main_is_called => 0,
+                Op::Exit => ARG_REGS,
+                Op::Ja { .. } => at(ins.target),
+                Op::Jmp { .. } => next(k) | at(ins.target),
+                _ => next(k),
+            };
+            let v = reads[k] | (out & !writes[k]);
+            if v != live_in[k] {
+                live_in[k] = v;
+                changed = true;
+            }
+        }
+    }
+    let mut live_after = vec![0u8; program.len()];
+    for (k, ins) in instructions.iter().enumerate() {
+        if ins.decoded.spec.op == Op::Call && ins.target.is_none() {
+            live_after[ins.index] = live_in.get(k + 1).copied().unwrap_or(ARG_REGS);
+        }
+    }
+    live_after
+}
+
 /// The register a load or store addresses through, and its size.
 fn access(ins: &ebpf_sim_vm::program::Instruction) -> Option<(u8, Size)> {
     let i = ins.decoded.insn;
@@ -760,7 +849,7 @@ impl Gen<'_> {
         self.load_run_registers();
         // A run that returns normally leaves through the first epilogue, with rsp as the
         // call left it; stops from anywhere else (faults, budget) through `exit`, which
-        // resets rsp and leaves the budget for the trampolines (callbacks).
+        // resets rsp and leaves the budget for the Rust code that re-entered (callbacks).
         dynasm!(self.ops ; .arch x64 ; mov rbp, [r12 + c::REMAINING] ; call =>main);
         self.leave();
         dynasm!(self.ops
@@ -805,9 +894,9 @@ impl Gen<'_> {
     }
 
     /// The entry a helper's callbacks (bpf_loop, for_each) come in through:
-    /// `extern "C" fn(ctx, function address) -> r0`, in the frame the trampoline set up
+    /// `extern "C" fn(ctx, function address) -> r0`, in the frame `run_callbacks` set up
     /// (`ctx.depth`), with r1..r5 from the context. It leaves through the shared exit, so a
-    /// fault inside unwinds to here; the trampoline restores the outer `saved_rsp`.
+    /// fault inside unwinds to here; `run_callbacks` restores the outer `saved_rsp`.
     fn callback_entry(&mut self) -> dynasmrt::AssemblyOffset {
         let entry = self.ops.offset();
         self.enter();
@@ -1725,7 +1814,7 @@ impl Gen<'_> {
                     let l = self.labels[t];
                     self.local_call(pc, |g| dynasm!(g.ops ; .arch x64 ; call =>l));
                 }
-                None => self.helper_call(i.imm as u32 as u64, pc),
+                None => self.helper_call(pc),
             },
             Op::Callx => self.callx(i.dst, pc),
             Op::Exit => {
@@ -2202,20 +2291,42 @@ impl Gen<'_> {
         self.load_args();
     }
 
-    /// A helper call. r0 is saved first: a tail call leaves it unchanged. A helper asking
-    /// for a taken tail call leaves the target's address in the context: jump there, in
-    /// this frame, never to return here.
-    fn helper_call(&mut self, id: u64, pc: usize) {
-        let tail = self.ops.new_dynamic_label();
+    /// A helper call, direct: r1..r5 are already where the native convention passes the
+    /// first five arguments; the context goes in r9 and the call site on the stack
+    /// ([`c::helper_entry`]). r0 is saved first (a tail call leaves it unchanged), and the
+    /// argument registers the program may read after the call (the helper's native code
+    /// clobbers them; the interpreter keeps them) in the context. The entry's second return
+    /// value (rdx) is not [`c::CONTINUE`] when the run stops or continues elsewhere.
+    fn helper_call(&mut self, pc: usize) {
+        self.flush();
+        let keep = self.args_live[pc];
+        let kept = (1..=5u8).filter(move |r| keep & (1 << r) != 0);
         dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
-        self.call_out(self.helper_tramp, 0, false, id, pc, self.functions as u64);
+        for r in kept.clone() {
+            let at = c::ARGS + 8 * (r as i32 - 1);
+            dynasm!(self.ops ; .arch x64 ; mov [r12 + at], Rq(MAP[r as usize]));
+        }
+        // Every function body runs with rsp 8 below a 16-byte boundary (see `local_call`):
+        // the pushed site aligns the stack for the call.
         dynasm!(self.ops
             ; .arch x64
-            ; mov r11, [r12 + c::TAIL_TARGET]
-            ; test r11, r11
-            ; jnz =>tail
+            ; mov [r12 + c::REMAINING], rbp
+            ; mov r9, r12
+            ; mov r11, QWORD self.sites[pc] as i64
+            ; push r11
+            ; mov r11, QWORD self.helper_entry as i64
+            ; call r11
+            ; add rsp, 8
+            ; mov rbp, [r12 + c::REMAINING]
         );
-        self.stubs.push(Stub::TailJump { label: tail });
+        let stop = self.ops.new_dynamic_label();
+        dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; jnz =>stop);
+        for r in kept {
+            let at = c::ARGS + 8 * (r as i32 - 1);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(MAP[r as usize]), [r12 + at]);
+        }
+        self.r10_holds = None;
+        self.stubs.push(Stub::HelperStop { label: stop });
     }
 
     /// `callx`: the trampoline either returns the code address of a function entry, or
@@ -2284,10 +2395,12 @@ impl Gen<'_> {
             ; push r13
             ; push r14
             ; push r15
+            ; sub rsp, 8
         );
         call(self);
         dynasm!(self.ops
             ; .arch x64
+            ; add rsp, 8
             ; pop r15
             ; pop r14
             ; pop r13
@@ -2368,13 +2481,16 @@ impl Gen<'_> {
                     dynasm!(self.ops ; .arch x64 ; =>label);
                     self.status_exit(Status::CallDepth, pc);
                 }
-                Stub::TailJump { label } => {
+                Stub::HelperStop { label } => {
                     dynasm!(self.ops
                         ; .arch x64
                         ; =>label
-                        ; mov QWORD [r12 + c::TAIL_TARGET], 0
-                        ; jmp r11
+                        ; cmp rdx, c::STOP as i32
+                        ; je ->exit
+                        ; mov r11, rdx
                     );
+                    self.load_args();
+                    dynasm!(self.ops ; .arch x64 ; jmp r11);
                 }
                 Stub::BackEdge {
                     label,

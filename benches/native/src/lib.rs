@@ -22,6 +22,7 @@ unsafe extern "C" {
     fn sca_parse(p: *mut u8, len: u64) -> u64;
     fn sca_csum(p: *mut u8, len: u64) -> u64;
     fn sca_crc32(p: *mut u8, len: u64) -> u64;
+    fn sca_calls(p: *mut u8, len: u64) -> u64;
     fn vec_empty(p: *mut u8, len: u64) -> u64;
     fn vec_prime_count(p: *mut u8, len: u64) -> u64;
     fn vec_fnv1a(p: *mut u8, len: u64) -> u64;
@@ -31,6 +32,7 @@ unsafe extern "C" {
     fn vec_parse(p: *mut u8, len: u64) -> u64;
     fn vec_csum(p: *mut u8, len: u64) -> u64;
     fn vec_crc32(p: *mut u8, len: u64) -> u64;
+    fn vec_calls(p: *mut u8, len: u64) -> u64;
 }
 
 /// The programs compiled with `-O2 -fno-tree-vectorize -fno-tree-loop-distribute-patterns`, by name.
@@ -44,6 +46,7 @@ pub const SCALAR: &[(&str, NativeFn)] = &[
     ("parse", sca_parse),
     ("csum", sca_csum),
     ("crc32", sca_crc32),
+    ("calls", sca_calls),
 ];
 
 /// The programs compiled with plain `-O2`, by name.
@@ -57,6 +60,7 @@ pub const VECTOR: &[(&str, NativeFn)] = &[
     ("parse", vec_parse),
     ("csum", vec_csum),
     ("crc32", vec_crc32),
+    ("calls", vec_calls),
 ];
 
 /// The function called `name` in `table`.
