@@ -1282,15 +1282,16 @@ fn paired(rounds: usize) {
         [at(1), at(2), at(3)]
     }
     let mut medians = Vec::new();
-    // EBPF_SIM_JITBENCH_ONLY=a,b: only these programs (`empty` only when named).
+    // EBPF_SIM_JITBENCH_ONLY=a,b: only these programs (those outside the means, `empty`
+    // and `calls`, only when named).
     let only = std::env::var("EBPF_SIM_JITBENCH_ONLY")
         .ok()
         .filter(|l| !l.is_empty());
-    let chosen = |name: &str| match &only {
-        Some(list) => list.split(',').any(|n| n == name),
-        None => name != "empty",
+    let chosen = |case: &Case| match &only {
+        Some(list) => list.split(',').any(|n| n == case.name),
+        None => case.in_mean,
     };
-    for case in cases().iter().filter(|c| chosen(c.name)) {
+    for case in cases().iter().filter(|c| chosen(c)) {
         let prog = Program::new(case.insns.clone()).unwrap();
         let bytes = slots_to_bytes(&case.insns);
         let native_fn = native::get(native::SCALAR, case.native);

@@ -393,8 +393,6 @@ struct LeaPair {
     disp: i32,
 }
 
-/// log2 of a switch table slot's size (a `sub rbp, imm32` and a `jmp rel32` fit).
-const SWITCH_SLOT_BITS: u32 = 4;
 /// Chains of at least this many tests get a table.
 const SWITCH_MIN_TESTS: usize = 4;
 /// Largest key a table covers.
@@ -1259,38 +1257,51 @@ impl Gen<'_> {
         } else {
             target(self, instructions[last].target.expect("a jump"), count)
         };
+        // A table of code addresses: an entry that must charge first points at a stub
+        // that does, then jumps on.
+        let mut charges = Vec::new();
+        let mut entry_label = |g: &mut Self, (l, charge): (DynamicLabel, u64)| {
+            if charge == 0 {
+                return l;
+            }
+            let stub = g.ops.new_dynamic_label();
+            charges.push((stub, l, charge));
+            stub
+        };
+        let entries: Vec<DynamicLabel> = slots
+            .into_iter()
+            .map(|s| entry_label(self, s.unwrap_or(default)))
+            .collect();
+        let default_entry = entry_label(self, default);
         let table = self.ops.new_dynamic_label();
-        let default_slot = self.ops.new_dynamic_label();
         let x = self.reg(chain.reg);
-        if chain.is64 {
-            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), chain.max_key ; mov r9, Rq(x));
+        let index = if chain.is64 {
+            dynasm!(self.ops ; .arch x64 ; cmp Rq(x), chain.max_key ; ja =>default_entry);
+            x
         } else {
-            dynasm!(self.ops ; .arch x64 ; cmp Rd(x), chain.max_key ; mov r9d, Rd(x));
-        }
+            dynasm!(self.ops
+                ; .arch x64
+                ; cmp Rd(x), chain.max_key
+                ; ja =>default_entry
+                ; mov r9d, Rd(x)
+            );
+            R9
+        };
         dynasm!(self.ops
             ; .arch x64
-            ; ja =>default_slot
-            ; shl r9, SWITCH_SLOT_BITS as i8
             ; lea r11, [=>table]
-            ; add r11, r9
-            ; jmp r11
+            ; jmp QWORD [r11 + Rq(index) * 8]
         );
-        let slots: Vec<(DynamicLabel, u64)> =
-            slots.into_iter().map(|s| s.unwrap_or(default)).collect();
+        let cold = self.ops.new_dynamic_label();
         self.stubs.push(Stub::Cold {
-            label: table,
+            label: cold,
             emit: Box::new(move |ops: &mut Assembler| {
-                for (k, (l, charge)) in slots.iter().chain([&default]).enumerate() {
-                    let start = ops.offset().0;
-                    if k == slots.len() {
-                        dynasm!(ops ; .arch x64 ; =>default_slot);
-                    }
-                    if *charge > 0 {
-                        dynasm!(ops ; .arch x64 ; sub rbp, *charge as i32);
-                    }
-                    dynasm!(ops ; .arch x64 ; jmp =>*l);
-                    let pad = (1 << SWITCH_SLOT_BITS) - (ops.offset().0 - start);
-                    ops.extend(std::iter::repeat_n(0xcc, pad));
+                dynasm!(ops ; .arch x64 ; .align 8, 0xcc ; =>table);
+                for l in entries {
+                    dynasm!(ops ; .arch x64 ; .abs64 =>l);
+                }
+                for (stub, l, charge) in charges {
+                    dynasm!(ops ; .arch x64 ; =>stub ; sub rbp, charge as i32 ; jmp =>l);
                 }
             }),
         });
