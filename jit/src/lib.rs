@@ -104,23 +104,25 @@ impl<C> JitProgram<C> {
         helpers.check_calls(program).map_err(JitError::Vm)?;
         #[cfg(target_arch = "x86_64")]
         {
-            let sites: Box<[ctx::HelperSite<C>]> = program
+            let sites = program
                 .instructions()
                 .iter()
                 .filter(|ins| ins.decoded.spec.op == ebpf_sim_vm::isa::Op::Call)
                 .filter(|ins| ins.target.is_none())
-                .filter_map(|ins| {
+                .map(|ins| {
                     let id = ins.decoded.insn.imm as u32 as u64;
-                    // check_calls found every one.
-                    let h = helpers.get(id)?;
-                    Some(ctx::HelperSite {
+                    let pc = ins.index;
+                    let h = helpers
+                        .get(id)
+                        .ok_or(JitError::Vm(VmError::UnknownHelper { pc, id }))?;
+                    Ok(ctx::HelperSite {
                         func: h.func,
                         name: h.name,
                         id,
-                        pc: ins.index,
+                        pc,
                     })
                 })
-                .collect();
+                .collect::<Result<Box<[_]>, JitError>>()?;
             let mut site_of = vec![0u64; program.len()];
             for site in sites.iter() {
                 site_of[site.pc] = site as *const ctx::HelperSite<C> as u64;

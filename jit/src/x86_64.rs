@@ -172,7 +172,6 @@ struct Gen<'p> {
     helper_entry: u64,
     callx_tramp: u64,
     far_tramp: u64,
-    functions: *const FunctionTable,
 }
 
 pub(crate) fn compile(
@@ -214,7 +213,6 @@ pub(crate) fn compile(
         helper_entry,
         callx_tramp,
         far_tramp,
-        functions: &*functions,
     };
     g.chains = switch_chains(program, &g.charging);
     g.fp_in_r11 = frame_pointer_fits_in_r11(program, proven, &g.chains);
@@ -2263,45 +2261,6 @@ impl Gen<'_> {
         }
     }
 
-    /// Saves r1..r5 in the context, calls `tramp(ctx, a, pc)` with an aligned stack, checks
-    /// the status and reloads r1..r5 (a helper leaves them as they were, as in the
-    /// interpreter). The result is in rax.
-    fn call_out(&mut self, tramp: u64, a: u8, a_is_reg: bool, a_imm: u64, pc: usize, table: u64) {
-        self.flush();
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov [r12 + c::ARGS], rdi
-            ; mov [r12 + c::ARGS + 8], rsi
-            ; mov [r12 + c::ARGS + 16], rdx
-            ; mov [r12 + c::ARGS + 24], rcx
-            ; mov [r12 + c::ARGS + 32], r8
-        );
-        if a_is_reg {
-            dynasm!(self.ops ; .arch x64 ; mov rsi, Rq(a));
-        } else {
-            dynasm!(self.ops ; .arch x64 ; mov rsi, QWORD a_imm as i64);
-        }
-        dynasm!(self.ops
-            ; .arch x64
-            ; mov rdi, r12
-            ; mov rdx, pc as i32
-            ; mov rcx, QWORD table as i64
-            ; mov r11, QWORD tramp as i64
-            ; mov [r12 + c::REMAINING], rbp
-            ; mov r9, rsp
-            ; and rsp, -16
-            ; push r9
-            ; sub rsp, 8
-            ; call r11
-            ; add rsp, 8
-            ; pop rsp
-            ; mov rbp, [r12 + c::REMAINING]
-            ; cmp QWORD [r12 + c::STATUS], 0
-            ; jne ->exit
-        );
-        self.load_args();
-    }
-
     /// A helper call, direct: r1..r5 are already where the native convention passes the
     /// first five arguments; the context goes in r9 and the call site on the stack
     /// ([`c::helper_entry`]). r0 is saved first (a tail call leaves it unchanged), and the
@@ -2341,13 +2300,35 @@ impl Gen<'_> {
     }
 
     /// `callx`: the trampoline either returns the code address of a function entry, or
-    /// runs the helper the value names and returns 0 with r0 in the context.
+    /// runs the helper the value names and returns 0 with r0 in the context. r1..r5 go to
+    /// the context (the helper reads them there, and they come back unchanged).
     fn callx(&mut self, dst: u8, pc: usize) {
         let helper_done = self.ops.new_dynamic_label();
         let done = self.ops.new_dynamic_label();
         let v = self.read(dst, R10);
-        dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
-        self.call_out(self.callx_tramp, v, true, 0, pc, self.functions as u64);
+        self.flush();
+        // Function bodies run 8 below a 16-byte boundary (see `local_call`).
+        dynasm!(self.ops
+            ; .arch x64
+            ; mov [r12 + c::SAVED_R0], rax
+            ; mov [r12 + c::ARGS], rdi
+            ; mov [r12 + c::ARGS + 8], rsi
+            ; mov [r12 + c::ARGS + 16], rdx
+            ; mov [r12 + c::ARGS + 24], rcx
+            ; mov [r12 + c::ARGS + 32], r8
+            ; mov rsi, Rq(v)
+            ; mov rdi, r12
+            ; mov rdx, pc as i32
+            ; mov r11, QWORD self.callx_tramp as i64
+            ; mov [r12 + c::REMAINING], rbp
+            ; sub rsp, 8
+            ; call r11
+            ; add rsp, 8
+            ; mov rbp, [r12 + c::REMAINING]
+            ; cmp QWORD [r12 + c::STATUS], 0
+            ; jne ->exit
+        );
+        self.load_args();
         dynasm!(self.ops
             ; .arch x64
             ; test rax, rax
