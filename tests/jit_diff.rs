@@ -519,3 +519,34 @@ fn helper_calls_keep_the_argument_registers_read_after_them() {
         assert_eq!(b, Ok(expected), "JIT on\n{src}");
     }
 }
+
+/// A helper that panics ends the run with the same error on both engines, whether called
+/// directly or through `callx`, and the host goes on (JIT code cannot be unwound through;
+/// the interpreter catches the panic once per run and names the call in progress).
+#[test]
+fn a_panicking_helper_ends_the_run_with_the_same_error() {
+    use ebpf_sim::vm::asm::assemble;
+    use ebpf_sim::vm::helpers::PANICKED;
+    use ebpf_sim::vm::VmError;
+    fn boom(_: &mut (), _: &mut Memory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+        panic!("a helper's bug")
+    }
+    let mut helpers = Helpers::new();
+    helpers.register(7, "boom", boom);
+    for (src, pc) in [
+        ("mov %r1, 1\ncall 7\nexit", 1),
+        ("mov %r2, 7\ncall %r2\nexit", 1),
+    ] {
+        let prog = Program::new(assemble(src).unwrap()).unwrap();
+        let interp = Interpreter::new(&prog, helpers.clone()).unwrap();
+        let jit = JitProgram::compile(&prog, helpers.clone()).unwrap();
+        let expected = Err(VmError::Helper {
+            pc,
+            id: 7,
+            name: "boom",
+            error: HelperError::Other(PANICKED.into()),
+        });
+        assert_eq!(interp.run(&mut Memory::new(), &mut (), [0; 5]), expected);
+        assert_eq!(jit.run(&mut Memory::new(), &mut (), [0; 5]), expected);
+    }
+}

@@ -4,7 +4,7 @@
 use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ebpf_sim_vm::helpers::{Callbacks, HelperError, HelperFn, Helpers, TailCallTarget};
+use ebpf_sim_vm::helpers::{self, Callbacks, HelperError, HelperFn, Helpers, TailCallTarget};
 use ebpf_sim_vm::isa::MAX_CALL_FRAMES;
 use ebpf_sim_vm::memory::{Memory, Region, CODE_REGION, REGION_SHIFT};
 use ebpf_sim_vm::VmError;
@@ -294,10 +294,12 @@ fn run_callbacks(ctx: *mut JitCtx, table: &FunctionTable, plan: &Callbacks, pc: 
     calls
 }
 
-/// Calls a helper with the run's environment and memory.
+/// Calls a helper with the run's environment and memory. A panicking helper ends the run
+/// with an error ([`helpers::PANICKED`], as in the interpreter): JIT code cannot be
+/// unwound through.
 ///
-/// Inlined so that the arguments go from registers straight into the array the helper
-/// gets: a copy in between reads 16 bytes at once what was just stored 8 bytes at a
+/// Always inlined, and only r0 leaves `catch_unwind`: a copy of the arguments or of the
+/// whole `Result` in between reads 16 bytes at once what was just stored 8 bytes at a
 /// time, which the CPU cannot forward (measured: a call took 1.7 times as long).
 #[inline(always)]
 fn call_helper<C>(ctx: &mut JitCtx, func: HelperFn<C>, args: [u64; 5]) -> Result<u64, HelperError> {
@@ -309,8 +311,6 @@ fn call_helper<C>(ctx: &mut JitCtx, func: HelperFn<C>, args: [u64; 5]) -> Result
             &mut *(ctx.mem as *mut Memory<'static>),
         )
     };
-    // Only r0 leaves the closure (an error aside): catch_unwind would otherwise copy the
-    // whole Result out, reading in 16 bytes what the helper wrote in 8.
     let mut error = None;
     let r0 = catch_unwind(AssertUnwindSafe(|| match func(env, mem, args) {
         Ok(r0) => r0,
@@ -322,7 +322,7 @@ fn call_helper<C>(ctx: &mut JitCtx, func: HelperFn<C>, args: [u64; 5]) -> Result
     match (r0, error) {
         (Ok(r0), None) => Ok(r0),
         (Ok(_), Some(e)) => Err(e),
-        (Err(_), _) => Err(HelperError::Other("the helper panicked".into())),
+        (Err(_), _) => Err(HelperError::Other(helpers::PANICKED.into())),
     }
 }
 

@@ -14,6 +14,9 @@ use crate::memory::{
 };
 use crate::program::Program;
 
+/// The helper call in progress: pc, id and name (see `Interpreter::execute`).
+type Calling = Option<(usize, u64, &'static str)>;
+
 /// The default instruction budget, the kernel's limit on processed instructions.
 pub const DEFAULT_BUDGET: u64 = 1_000_000;
 
@@ -358,7 +361,22 @@ impl<C> Interpreter<C> {
     ) -> Result<u64, VmError> {
         mem.reset_stack();
         let mut count = 0;
-        let r = self.execute(mem, env, args, programs, 0, 0, &mut count);
+        let mut calling = None;
+        // A panicking helper ends the run with the error the JIT gives (JIT code cannot be
+        // unwound through, so it catches each call; here one catch per run costs nothing
+        // per call). Any other panic is the interpreter's own bug: it goes on unwinding.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.execute(mem, env, args, programs, 0, 0, &mut count, &mut calling)
+        }))
+        .unwrap_or_else(|panic| match calling {
+            Some((pc, id, name)) => Err(VmError::Helper {
+                pc,
+                id,
+                name,
+                error: HelperError::Other(crate::helpers::PANICKED.into()),
+            }),
+            None => std::panic::resume_unwind(panic),
+        });
         if !self.touches_stack {
             mem.stack_untouched();
         }
@@ -367,7 +385,8 @@ impl<C> Interpreter<C> {
 
     /// Runs from slot `entry` in call frame `base` until that frame exits (the whole
     /// program from 0/0, or a callback one frame deeper than its caller). `executed`
-    /// carries the budget count across nested runs.
+    /// carries the budget count across nested runs; `calling` names the helper call in
+    /// progress (pc, id, name), for the error if it panics.
     #[allow(clippy::too_many_lines, clippy::too_many_arguments)]
     fn execute(
         &self,
@@ -378,6 +397,7 @@ impl<C> Interpreter<C> {
         entry: usize,
         base: usize,
         executed: &mut u64,
+        calling: &mut Calling,
     ) -> Result<u64, VmError> {
         use X::*;
         let mut cur = self;
@@ -667,7 +687,7 @@ impl<C> Interpreter<C> {
                 JSLT32_X => jump!(x, (d!(x) as i32) < s!(x) as i32),
                 JSLE32_K => jump!(x, (d!(x) as i32) <= x.imm as i32),
                 JSLE32_X => jump!(x, (d!(x) as i32) <= s!(x) as i32),
-                CALL => match cur.call_helper(mem, env, x.imm, &r) {
+                CALL => match cur.call_helper(mem, env, x.imm, &r, pc - 1, calling) {
                     Ok(v) => r[0] = v,
                     Err(HelperError::TailCall(target)) => {
                         if let Some(p) = target.take(&mut tail_calls) {
@@ -705,6 +725,7 @@ impl<C> Interpreter<C> {
                                 entry,
                                 depth + 1,
                                 &mut count,
+                                calling,
                             )?;
                             mem.set_frame_mapped(depth + 1, false);
                             calls += 1;
@@ -728,7 +749,7 @@ impl<C> Interpreter<C> {
                                 // A plain number names a helper, as in ubpf and rbpf (tail
                                 // calls are only taken from a direct `call`).
                                 r[0] = cur
-                                    .call_helper(mem, env, v, &r)
+                                    .call_helper(mem, env, v, &r, pc - 1, calling)
                                     .map_err(|e| cur.helper_error(v, pc - 1, e))?;
                                 continue;
                             }
@@ -812,9 +833,16 @@ impl<C> Interpreter<C> {
         env: &mut C,
         id: u64,
         r: &[u64; 16],
+        pc: usize,
+        calling: &mut Calling,
     ) -> Result<u64, HelperError> {
         match self.helpers.get(id) {
-            Some(h) => (h.func)(env, mem, [r[1], r[2], r[3], r[4], r[5]]),
+            Some(h) => {
+                *calling = Some((pc, id, h.name));
+                let result = (h.func)(env, mem, [r[1], r[2], r[3], r[4], r[5]]);
+                *calling = None;
+                result
+            }
             None => Err(HelperError::Other(String::new())),
         }
     }

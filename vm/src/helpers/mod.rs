@@ -92,6 +92,9 @@ impl TailCallTarget {
 /// A helper: `fn(env, memory, [r1, r2, r3, r4, r5]) -> r0`.
 pub type HelperFn<C> = fn(&mut C, &mut Memory<'_>, [u64; 5]) -> Result<u64, HelperError>;
 
+/// The error a panicking helper ends a run with, on every engine.
+pub const PANICKED: &str = "the helper panicked";
+
 /// A registered helper.
 pub struct Helper<C> {
     pub name: &'static str,
