@@ -62,8 +62,6 @@ pub(crate) struct JitCtx {
     pub args: [u64; 5],
     pub saved_r0: u64,
     pub callx_r0: u64,
-    /// Set by a helper asking for a tail call: the code address to continue at.
-    pub tail_target: u64,
     pub tail_calls: u32,
     pub error: Option<VmError>,
 }
@@ -188,13 +186,12 @@ fn helper_stopped<C>(
         HelperError::TailCall(target) => {
             // SAFETY: as in `helper_entry`.
             let ctx = unsafe { &mut *ctx };
-            tail_call::<C>(ctx, target, site.pc);
             // A tail call leaves r0 as it was, taken or not; the target runs on the
             // caller's registers, which JIT code reloads from `args`.
             let r0 = ctx.saved_r0;
-            match std::mem::take(&mut ctx.tail_target) {
-                0 => stop(ctx, r0),
-                to => {
+            match tail_call::<C>(ctx, target, site.pc) {
+                None => stop(ctx, r0),
+                Some(to) => {
                     ctx.args = args;
                     HelperReturn { r0, action: to }
                 }
@@ -340,23 +337,27 @@ pub(crate) extern "C" fn far_trampoline(ctx: *mut JitCtx, addr: u64, info: u64) 
         .map_or(0, |p| p as u64)
 }
 
-/// Applies the kernel's tail call rule ([`TailCallTarget::take`]), as the interpreter does.
-fn tail_call<C>(ctx: &mut JitCtx, target: TailCallTarget, pc: usize) {
-    if let Some(p) = target.take(&mut ctx.tail_calls) {
-        if (p as usize) < ctx.nprograms {
-            // SAFETY: `programs` points to `nprograms` programs borrowed by `run` for the
-            // whole run.
-            let prog = unsafe { &*(ctx.programs as *const crate::JitProgram<C>).add(p as usize) };
-            ctx.tail_target = prog.body_address();
-            ctx.helpers = prog.helpers_ptr();
-            ctx.functions = prog.functions_ptr();
-        } else {
-            ctx.error = Some(VmError::Internal {
+/// Applies the kernel's tail call rule ([`TailCallTarget::take`]), as the interpreter does:
+/// the code address to continue at if the call is taken (the running program's tables
+/// switched to the target's).
+fn tail_call<C>(ctx: &mut JitCtx, target: TailCallTarget, pc: usize) -> Option<u64> {
+    let p = target.take(&mut ctx.tail_calls)? as usize;
+    if p < ctx.nprograms {
+        // SAFETY: `programs` points to `nprograms` programs borrowed by `run` for the
+        // whole run.
+        let prog = unsafe { &*(ctx.programs as *const crate::JitProgram<C>).add(p) };
+        ctx.helpers = prog.helpers_ptr();
+        ctx.functions = prog.functions_ptr();
+        Some(prog.body_address())
+    } else {
+        fail(
+            ctx,
+            VmError::Internal {
                 pc,
                 what: "tail call to a program that is not loaded",
-            });
-            ctx.status = Status::Error as u64;
-        }
+            },
+        );
+        None
     }
 }
 

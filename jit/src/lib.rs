@@ -298,7 +298,6 @@ impl<C> JitProgram<C> {
             programs: programs.as_ptr() as *const (),
             nprograms: programs.len(),
             tail_calls: 0,
-            tail_target: 0,
             error: None,
         };
         let entry = code.entry;

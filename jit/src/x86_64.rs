@@ -2272,9 +2272,10 @@ impl Gen<'_> {
         let keep = self.args_live[pc];
         let kept = (1..=5u8).filter(move |r| keep & (1 << r) != 0);
         dynasm!(self.ops ; .arch x64 ; mov [r12 + c::SAVED_R0], rax);
+        // r1..r5's slots in `args`.
+        let slot = |r: u8| c::ARGS + 8 * (r as i32 - 1);
         for r in kept.clone() {
-            let at = c::ARGS + 8 * (r as i32 - 1);
-            dynasm!(self.ops ; .arch x64 ; mov [r12 + at], Rq(MAP[r as usize]));
+            dynasm!(self.ops ; .arch x64 ; mov [r12 + slot(r)], Rq(MAP[r as usize]));
         }
         // Every function body runs with rsp 8 below a 16-byte boundary (see `local_call`):
         // the pushed site aligns the stack for the call.
@@ -2292,8 +2293,7 @@ impl Gen<'_> {
         let stop = self.ops.new_dynamic_label();
         dynasm!(self.ops ; .arch x64 ; test rdx, rdx ; jnz =>stop);
         for r in kept {
-            let at = c::ARGS + 8 * (r as i32 - 1);
-            dynasm!(self.ops ; .arch x64 ; mov Rq(MAP[r as usize]), [r12 + at]);
+            dynasm!(self.ops ; .arch x64 ; mov Rq(MAP[r as usize]), [r12 + slot(r)]);
         }
         self.r10_holds = None;
         self.stubs.push(Stub::HelperStop { label: stop });
